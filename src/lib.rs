@@ -1,0 +1,37 @@
+//! pgscope: a PostgreSQL wire-protocol sidecar that forwards every byte and learns, on the
+//! side, what the application does to its database.
+//!
+//! # Module map
+//!
+//! Data path (per connection, latency-critical, never waits on analysis):
+//! - [`wire`]: pure framing of the PostgreSQL protocol (no I/O): frame splitting, startup
+//!   packets, ErrorResponse encoding. The fuzz target.
+//! - [`tracker`]: a pure state machine fed the frames of both directions; it knows which
+//!   statement each reply belongs to and produces one [`event::StatementEvent`] per statement.
+//! - [`proxy`]: the listener (bounded connections, graceful shutdown), the handshake (a straight
+//!   line: SSL/GSS negotiation, CancelRequest, StartupMessage) and the session relay loop.
+//! - [`event`]: the bounded, non-blocking queue from the data path to the analysis path.
+//!
+//! Analysis path (one task, off the hot path):
+//! - [`fingerprint`]: statement → pattern (sqlparser normalization, token fallback, memo).
+//! - [`stats`]: bounded per-pattern statistics (calls, times, percentiles, rows, errors).
+//! - [`analysis`]: the task that drains events into patterns and statistics.
+//!
+//! Surfaces:
+//! - [`http`]: `/healthz` and the JSON API.
+//! - [`config`]: settings from defaults, `pgscope.toml`, `PGSCOPE_*` and flags.
+//! - [`scratch_pg`]: a throwaway PostgreSQL from the local install (demo and tests).
+//! - [`demo`]: `pgscope demo`.
+#![forbid(unsafe_code)]
+
+pub mod analysis;
+pub mod config;
+pub mod demo;
+pub mod event;
+pub mod fingerprint;
+pub mod http;
+pub mod proxy;
+pub mod scratch_pg;
+pub mod stats;
+pub mod tracker;
+pub mod wire;
