@@ -75,10 +75,23 @@ pub struct EventSender {
 }
 
 /// Creates the bounded event queue.
-pub fn channel(capacity: usize) -> (EventSender, mpsc::Receiver<StatementEvent>, Arc<EventCounters>) {
+pub fn channel(
+    capacity: usize,
+) -> (
+    EventSender,
+    mpsc::Receiver<StatementEvent>,
+    Arc<EventCounters>,
+) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let counters = Arc::new(EventCounters::default());
-    (EventSender { tx, counters: counters.clone() }, rx, counters)
+    (
+        EventSender {
+            tx,
+            counters: counters.clone(),
+        },
+        rx,
+        counters,
+    )
 }
 
 impl EventSender {

@@ -1,1 +1,408 @@
-//! (in progress)
+//! The statement tracker: a pure state machine fed the frames of both directions of one
+//! session, in the order they were forwarded. It keeps a queue of the replies the server still
+//! owes (with skip-to-Sync after an error) and turns each completion into a
+//! [`StatementEvent`]. No I/O; the caller passes the time.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+
+use crate::event::{Outcome, SessionInfo, StatementEvent, TxState};
+use crate::wire;
+
+/// Bounds on what one session's tracker may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackerLimits {
+    /// Named prepared statements and portals remembered per connection.
+    pub max_prepared: usize,
+    /// Requests awaiting a reply; past this the tracker stops following the session.
+    pub max_pending: usize,
+}
+
+impl Default for TrackerLimits {
+    fn default() -> Self {
+        TrackerLimits {
+            max_prepared: 10_000,
+            max_pending: 100_000,
+        }
+    }
+}
+
+/// A request whose reply the server still owes.
+#[derive(Debug)]
+enum Pending {
+    Parse {
+        sql: Bytes,
+        sent: Instant,
+    },
+    Bind {
+        sql: Option<Bytes>,
+        sent: Instant,
+    },
+    Describe,
+    Close,
+    Execute {
+        sql: Option<Bytes>,
+        sent: Instant,
+    },
+    Sync,
+    Query {
+        sql: Bytes,
+        sent: Instant,
+        index: u32,
+    },
+    FunctionCall,
+}
+
+/// Follows one session. See the module documentation.
+#[derive(Debug)]
+pub struct Tracker {
+    conn_id: u64,
+    session: Arc<SessionInfo>,
+    limits: TrackerLimits,
+    statements: HashMap<Bytes, Bytes>,
+    portals: HashMap<Bytes, Option<Bytes>>,
+    pending: VecDeque<Pending>,
+    /// When the last reply of the pipeline completed; a queued request starts no earlier.
+    last_reply: Instant,
+    /// DataRows since the last completion, for PortalSuspended.
+    rows: u64,
+    tx: TxState,
+    backend_key: Option<Bytes>,
+    /// Set when a bound was hit: the session is still forwarded but no longer followed.
+    lost: bool,
+    events: Vec<StatementEvent>,
+}
+
+impl Tracker {
+    pub fn new(conn_id: u64, session: SessionInfo, limits: TrackerLimits, now: Instant) -> Self {
+        Tracker {
+            conn_id,
+            session: Arc::new(session),
+            limits,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            pending: VecDeque::new(),
+            last_reply: now,
+            rows: 0,
+            tx: TxState::Idle,
+            backend_key: None,
+            lost: false,
+            events: Vec::new(),
+        }
+    }
+
+    /// How many body bytes of a client message the tracker needs to see.
+    pub fn client_peek(tag: u8) -> usize {
+        match tag {
+            b'Q' | b'P' => usize::MAX,
+            b'B' | b'E' | b'C' => 1024,
+            _ => 0,
+        }
+    }
+
+    /// How many body bytes of a server message the tracker needs to see.
+    pub fn server_peek(tag: u8) -> usize {
+        match tag {
+            b'E' => 16 * 1024,
+            b'C' | b'S' | b'K' | b'Z' => 1024,
+            _ => 0,
+        }
+    }
+
+    /// The session as last reported (application_name follows ParameterStatus).
+    pub fn session(&self) -> &Arc<SessionInfo> {
+        &self.session
+    }
+
+    /// BackendKeyData's body, to cancel this session's running query.
+    pub fn backend_key(&self) -> Option<&[u8]> {
+        self.backend_key.as_deref()
+    }
+
+    /// True while a statement has been sent and its completion not yet seen.
+    pub fn in_flight(&self) -> bool {
+        self.pending.iter().any(|p| {
+            matches!(
+                p,
+                Pending::Execute { .. } | Pending::Query { .. } | Pending::FunctionCall
+            )
+        })
+    }
+
+    /// True when a bound was hit and the session is no longer followed.
+    pub fn is_lost(&self) -> bool {
+        self.lost
+    }
+
+    /// Takes the events produced since the last call.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, StatementEvent> {
+        self.events.drain(..)
+    }
+
+    /// Feeds one client message (its type and the head of its body the tracker asked for).
+    pub fn on_client(&mut self, tag: u8, body: &[u8], now: Instant) {
+        if self.lost {
+            return;
+        }
+        let pending = match tag {
+            b'Q' => wire::query_text(body).map(|sql| Pending::Query {
+                sql: Bytes::copy_from_slice(sql),
+                sent: now,
+                index: 0,
+            }),
+            b'P' => self.on_parse(body, now),
+            b'B' => Some(self.on_bind(body, now)),
+            b'E' => Some(self.on_execute(body, now)),
+            b'C' => {
+                self.on_close(body);
+                Some(Pending::Close)
+            }
+            b'D' => Some(Pending::Describe),
+            b'S' => Some(Pending::Sync),
+            b'F' => Some(Pending::FunctionCall),
+            _ => None,
+        };
+        if let Some(p) = pending {
+            self.push(p);
+        }
+    }
+
+    /// Feeds one server message.
+    pub fn on_server(&mut self, tag: u8, body: &[u8], now: Instant) {
+        match tag {
+            b'D' => self.rows += 1,
+            b'S' => self.on_parameter_status(body),
+            b'K' => self.backend_key = Some(Bytes::copy_from_slice(body)),
+            _ if self.lost => {}
+            b'C' => self.complete(
+                Some(Outcome::Done {
+                    rows: wire::command_rows(body),
+                }),
+                now,
+            ),
+            b'I' => self.complete(None, now),
+            b's' => self.complete(Some(Outcome::Suspended { rows: self.rows }), now),
+            b'E' => self.on_error(body, now),
+            b'Z' => self.on_ready(body, now),
+            b'1' | b'2' | b'3' | b'n' => self.pop_reply(now),
+            b'T' if matches!(self.pending.front(), Some(Pending::Describe)) => self.pop_reply(now),
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, p: Pending) {
+        if self.pending.len() >= self.limits.max_pending {
+            self.lost = true;
+            self.pending.clear();
+            return;
+        }
+        self.pending.push_back(p);
+    }
+
+    fn on_parse(&mut self, body: &[u8], now: Instant) -> Option<Pending> {
+        let (name, sql) = wire::parse_message(body)?;
+        let sql = Bytes::copy_from_slice(sql);
+        if !name.is_empty() && self.statements.len() < self.limits.max_prepared {
+            self.statements
+                .insert(Bytes::copy_from_slice(name), sql.clone());
+        } else if name.is_empty() {
+            self.statements.insert(Bytes::new(), sql.clone());
+        }
+        Some(Pending::Parse { sql, sent: now })
+    }
+
+    fn on_bind(&mut self, head: &[u8], now: Instant) -> Pending {
+        let Some((portal, statement)) = wire::bind_names(head) else {
+            return Pending::Bind {
+                sql: None,
+                sent: now,
+            };
+        };
+        let sql = self.statements.get(statement).cloned();
+        if portal.is_empty() || self.portals.len() < self.limits.max_prepared {
+            match self.portals.get_mut(portal) {
+                Some(slot) => *slot = sql.clone(),
+                None => {
+                    self.portals
+                        .insert(Bytes::copy_from_slice(portal), sql.clone());
+                }
+            }
+        }
+        Pending::Bind { sql, sent: now }
+    }
+
+    fn on_execute(&mut self, body: &[u8], now: Instant) -> Pending {
+        let sql = wire::execute_portal(body).and_then(|p| self.portals.get(p).cloned().flatten());
+        Pending::Execute { sql, sent: now }
+    }
+
+    fn on_close(&mut self, body: &[u8]) {
+        match wire::close_target(body) {
+            Some((b'S', name)) => {
+                self.statements.remove(name);
+            }
+            Some((b'P', name)) => {
+                self.portals.remove(name);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_parameter_status(&mut self, body: &[u8]) {
+        let Some((b"application_name", value)) = wire::parameter_status(body) else {
+            return;
+        };
+        let value = String::from_utf8_lossy(value);
+        if *self.session.application_name != *value {
+            let mut info = (*self.session).clone();
+            info.application_name = value.into();
+            self.session = Arc::new(info);
+        }
+    }
+
+    /// A completion (CommandComplete, PortalSuspended, or EmptyQueryResponse with no
+    /// outcome: an empty query is no statement) for the statement at the front of the queue.
+    fn complete(&mut self, outcome: Option<Outcome>, now: Instant) {
+        let stmt = match self.pending.front_mut() {
+            Some(Pending::Execute { .. }) => match self.pending.pop_front() {
+                Some(Pending::Execute { sql, sent }) => Some(Stmt::extended(sql, sent)),
+                _ => None,
+            },
+            Some(Pending::Query { sql, sent, index }) => {
+                *index += 1;
+                Some(Stmt {
+                    sql: Some(sql.clone()),
+                    index: *index - 1,
+                    sent: *sent,
+                    extended: false,
+                })
+            }
+            _ => None,
+        };
+        if let (Some(stmt), Some(outcome)) = (stmt, outcome) {
+            self.emit(stmt, outcome, now);
+        }
+        self.mark_reply(now);
+    }
+
+    /// An ErrorResponse: the failing request's statement is counted, and in the extended
+    /// protocol the server skips everything up to the next Sync.
+    fn on_error(&mut self, body: &[u8], now: Instant) {
+        let sqlstate = wire::error_sqlstate(body).unwrap_or(*b"XX000");
+        let outcome = Outcome::Error { sqlstate };
+        match self.pending.front_mut() {
+            Some(Pending::Query { sql, sent, index }) => {
+                *index += 1;
+                let stmt = Stmt {
+                    sql: Some(sql.clone()),
+                    index: *index - 1,
+                    sent: *sent,
+                    extended: false,
+                };
+                self.emit(stmt, outcome, now);
+            }
+            Some(Pending::FunctionCall) | Some(Pending::Sync) | None => {}
+            Some(_) => {
+                if let Some(stmt) = self.pending.pop_front().and_then(failed_statement) {
+                    self.emit(stmt, outcome, now);
+                }
+                self.skip_to_sync();
+            }
+        }
+        self.mark_reply(now);
+    }
+
+    fn skip_to_sync(&mut self) {
+        while let Some(p) = self.pending.front() {
+            if matches!(p, Pending::Sync) {
+                break;
+            }
+            self.pending.pop_front();
+        }
+    }
+
+    /// ReadyForQuery ends a Sync, a simple Query or a FunctionCall.
+    fn on_ready(&mut self, body: &[u8], now: Instant) {
+        self.tx = match body.first() {
+            Some(b'T') => TxState::InBlock,
+            Some(b'E') => TxState::Failed,
+            _ => TxState::Idle,
+        };
+        while let Some(p) = self.pending.pop_front() {
+            if matches!(
+                p,
+                Pending::Sync | Pending::Query { .. } | Pending::FunctionCall
+            ) {
+                break;
+            }
+        }
+        self.mark_reply(now);
+    }
+
+    fn pop_reply(&mut self, now: Instant) {
+        if matches!(
+            self.pending.front(),
+            Some(Pending::Parse { .. } | Pending::Bind { .. } | Pending::Describe | Pending::Close)
+        ) {
+            self.pending.pop_front();
+        }
+        self.mark_reply(now);
+    }
+
+    fn mark_reply(&mut self, now: Instant) {
+        self.last_reply = now;
+        self.rows = 0;
+    }
+
+    fn emit(&mut self, stmt: Stmt, outcome: Outcome, now: Instant) {
+        let Some(sql) = stmt.sql else { return };
+        let start = stmt.sent.max(self.last_reply);
+        self.events.push(StatementEvent {
+            conn_id: self.conn_id,
+            session: self.session.clone(),
+            sql,
+            stmt_index: stmt.index,
+            extended: stmt.extended,
+            duration_us: now.saturating_duration_since(start).as_micros() as u64,
+            outcome,
+            tx: self.tx,
+            finished_at: SystemTime::now(),
+        });
+    }
+}
+
+/// A statement about to become an event.
+struct Stmt {
+    sql: Option<Bytes>,
+    index: u32,
+    sent: Instant,
+    extended: bool,
+}
+
+impl Stmt {
+    fn extended(sql: Option<Bytes>, sent: Instant) -> Self {
+        Stmt {
+            sql,
+            index: 0,
+            sent,
+            extended: true,
+        }
+    }
+}
+
+/// The statement of a Parse, Bind or Execute that failed.
+fn failed_statement(p: Pending) -> Option<Stmt> {
+    match p {
+        Pending::Parse { sql, sent } => Some(Stmt::extended(Some(sql), sent)),
+        Pending::Bind { sql, sent } | Pending::Execute { sql, sent } => {
+            Some(Stmt::extended(sql, sent))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

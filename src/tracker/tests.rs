@@ -1,0 +1,374 @@
+//! Tracker tests: frame sequences as real clients and servers send them.
+
+use super::*;
+use std::time::Duration;
+
+/// One step of a conversation: a client or server frame, after `ms` milliseconds.
+enum Step {
+    C(u8, Vec<u8>),
+    S(u8, Vec<u8>),
+    Wait(u64),
+}
+use Step::*;
+
+fn cstrs(parts: &[&str]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for p in parts {
+        v.extend_from_slice(p.as_bytes());
+        v.push(0);
+    }
+    v
+}
+fn query(sql: &str) -> Step {
+    C(b'Q', cstrs(&[sql]))
+}
+fn parse(name: &str, sql: &str) -> Step {
+    let mut b = cstrs(&[name, sql]);
+    b.extend_from_slice(&[0, 0]);
+    C(b'P', b)
+}
+fn bind(portal: &str, stmt: &str) -> Step {
+    let mut b = cstrs(&[portal, stmt]);
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    C(b'B', b)
+}
+fn execute(portal: &str, max_rows: u32) -> Step {
+    let mut b = cstrs(&[portal]);
+    b.extend_from_slice(&max_rows.to_be_bytes());
+    C(b'E', b)
+}
+fn sync() -> Step {
+    C(b'S', vec![])
+}
+fn done(tag: &str) -> Step {
+    S(b'C', cstrs(&[tag]))
+}
+fn ready(state: u8) -> Step {
+    S(b'Z', vec![state])
+}
+fn error(code: &str) -> Step {
+    S(
+        b'E',
+        cstrs(&["SERROR", "VERROR", &format!("C{code}"), "Mboom", ""]),
+    )
+}
+fn row() -> Step {
+    S(b'D', vec![0, 1, 0, 0, 0, 1, b'1'])
+}
+
+/// Feeds the steps and returns (sql of that statement, index, outcome, duration ms) per event.
+fn run(steps: Vec<Step>) -> (Tracker, Vec<(String, u32, Outcome, u64)>) {
+    let start = Instant::now();
+    let mut now = start;
+    let mut t = Tracker::new(1, SessionInfo::default(), TrackerLimits::default(), now);
+    for step in steps {
+        match step {
+            C(tag, body) => t.on_client(tag, &body, now),
+            S(tag, body) => t.on_server(tag, &body, now),
+            Wait(ms) => now += Duration::from_millis(ms),
+        }
+    }
+    let events = t
+        .drain_events()
+        .map(|e| {
+            let sql = String::from_utf8_lossy(&e.sql).into_owned();
+            (sql, e.stmt_index, e.outcome, e.duration_us / 1000)
+        })
+        .collect();
+    (t, events)
+}
+
+fn ok(rows: Option<u64>) -> Outcome {
+    Outcome::Done { rows }
+}
+
+#[test]
+fn simple_query_with_rows() {
+    let (t, ev) = run(vec![
+        query("SELECT 1"),
+        Wait(3),
+        S(b'T', vec![]),
+        row(),
+        done("SELECT 1"),
+        ready(b'I'),
+    ]);
+    assert_eq!(ev, vec![("SELECT 1".into(), 0, ok(Some(1)), 3)]);
+    assert!(!t.in_flight());
+}
+
+#[test]
+fn multi_statement_simple_query_times_each_statement() {
+    let sql = "BEGIN; UPDATE t SET x = 1; COMMIT";
+    let (_, ev) = run(vec![
+        query(sql),
+        Wait(1),
+        done("BEGIN"),
+        Wait(5),
+        done("UPDATE 3"),
+        Wait(2),
+        done("COMMIT"),
+        ready(b'I'),
+    ]);
+    let got: Vec<_> = ev.iter().map(|e| (e.1, e.2, e.3)).collect();
+    assert_eq!(
+        got,
+        vec![(0, ok(None), 1), (1, ok(Some(3)), 5), (2, ok(None), 2)]
+    );
+}
+
+#[test]
+fn error_in_simple_query_skips_the_rest() {
+    let (t, ev) = run(vec![
+        query("SELECT 1; SELECT nope; SELECT 3"),
+        done("SELECT 1"),
+        error("42703"),
+        ready(b'I'),
+    ]);
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[1].1, 1);
+    assert_eq!(
+        ev[1].2,
+        Outcome::Error {
+            sqlstate: *b"42703"
+        }
+    );
+    assert!(!t.in_flight());
+}
+
+#[test]
+fn empty_query_is_no_statement() {
+    let (_, ev) = run(vec![query(""), S(b'I', vec![]), ready(b'I')]);
+    assert!(ev.is_empty());
+}
+
+#[test]
+fn pipelined_extended_queries_time_from_the_previous_reply() {
+    // pgbench -M extended: Parse/Bind/Describe/Execute for two statements, one Sync.
+    let (_, ev) = run(vec![
+        parse("", "SELECT $1"),
+        bind("", ""),
+        C(b'D', vec![b'P', 0]),
+        execute("", 0),
+        parse("", "UPDATE t SET x = $1"),
+        bind("", ""),
+        C(b'D', vec![b'P', 0]),
+        execute("", 0),
+        sync(),
+        Wait(1),
+        S(b'1', vec![]),
+        S(b'2', vec![]),
+        S(b'T', vec![]),
+        Wait(2),
+        row(),
+        done("SELECT 1"),
+        S(b'1', vec![]),
+        S(b'2', vec![]),
+        S(b'n', vec![]),
+        Wait(7),
+        done("UPDATE 1"),
+        ready(b'I'),
+    ]);
+    assert_eq!(
+        ev,
+        vec![
+            ("SELECT $1".into(), 0, ok(Some(1)), 2),
+            ("UPDATE t SET x = $1".into(), 0, ok(Some(1)), 7)
+        ]
+    );
+}
+
+#[test]
+fn named_statements_are_remembered_across_syncs() {
+    // pgbench -M prepared: Parse once, then Bind/Execute by name.
+    let (_, ev) = run(vec![
+        parse("P0_1", "SELECT abalance FROM a WHERE aid = $1"),
+        sync(),
+        S(b'1', vec![]),
+        ready(b'I'),
+        bind("", "P0_1"),
+        execute("", 0),
+        sync(),
+        S(b'2', vec![]),
+        done("SELECT 1"),
+        ready(b'I'),
+        bind("", "P0_1"),
+        execute("", 0),
+        sync(),
+        S(b'2', vec![]),
+        done("SELECT 0"),
+        ready(b'I'),
+    ]);
+    assert_eq!(ev.len(), 2);
+    assert!(
+        ev.iter()
+            .all(|e| e.0 == "SELECT abalance FROM a WHERE aid = $1")
+    );
+}
+
+#[test]
+fn closed_statement_is_forgotten() {
+    let (_, ev) = run(vec![
+        parse("s", "SELECT 1"),
+        C(b'C', cstrs(&["Ss"])),
+        bind("", "s"),
+        execute("", 0),
+        sync(),
+        S(b'1', vec![]),
+        S(b'3', vec![]),
+        error("26000"),
+        ready(b'I'),
+    ]);
+    // Bind of a closed statement fails; no text is known for it, so no event.
+    assert!(ev.is_empty());
+}
+
+#[test]
+fn error_skips_to_sync_and_later_pipeline_continues() {
+    let (t, ev) = run(vec![
+        parse("", "SELECT 1/0"),
+        bind("", ""),
+        execute("", 0),
+        parse("", "SELECT 2"),
+        bind("", ""),
+        execute("", 0),
+        sync(),
+        parse("", "SELECT 3"),
+        bind("", ""),
+        execute("", 0),
+        sync(),
+        S(b'1', vec![]),
+        S(b'2', vec![]),
+        error("22012"),
+        ready(b'I'),
+        S(b'1', vec![]),
+        S(b'2', vec![]),
+        done("SELECT 1"),
+        ready(b'I'),
+    ]);
+    assert_eq!(
+        ev.iter().map(|e| (e.0.as_str(), e.2)).collect::<Vec<_>>(),
+        vec![
+            (
+                "SELECT 1/0",
+                Outcome::Error {
+                    sqlstate: *b"22012"
+                }
+            ),
+            ("SELECT 3", ok(Some(1)))
+        ]
+    );
+    assert!(!t.in_flight());
+}
+
+#[test]
+fn parse_error_counts_the_statement() {
+    let (_, ev) = run(vec![
+        parse("", "SELEC 1"),
+        bind("", ""),
+        execute("", 0),
+        sync(),
+        error("42601"),
+        ready(b'I'),
+    ]);
+    assert_eq!(
+        ev,
+        vec![(
+            "SELEC 1".into(),
+            0,
+            Outcome::Error {
+                sqlstate: *b"42601"
+            },
+            0
+        )]
+    );
+}
+
+#[test]
+fn portal_suspended_counts_rows_of_each_fetch() {
+    let (_, ev) = run(vec![
+        parse("", "SELECT * FROM generate_series(1,5)"),
+        bind("c1", ""),
+        execute("c1", 2),
+        C(b'H', vec![]),
+        S(b'1', vec![]),
+        S(b'2', vec![]),
+        row(),
+        row(),
+        S(b's', vec![]),
+        execute("c1", 0),
+        sync(),
+        row(),
+        row(),
+        row(),
+        done("SELECT 3"),
+        ready(b'T'),
+    ]);
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0].2, Outcome::Suspended { rows: 2 });
+    assert_eq!(ev[1].2, ok(Some(3)));
+}
+
+#[test]
+fn copy_from_stdin_in_simple_query() {
+    let (_, ev) = run(vec![
+        query("COPY t FROM STDIN"),
+        S(b'G', vec![0, 0, 0]),
+        C(b'd', b"1\n2\n".to_vec()),
+        C(b'c', vec![]),
+        done("COPY 2"),
+        ready(b'I'),
+    ]);
+    assert_eq!(ev, vec![("COPY t FROM STDIN".into(), 0, ok(Some(2)), 0)]);
+}
+
+#[test]
+fn async_messages_do_not_disturb_the_queue() {
+    let (t, ev) = run(vec![
+        query("SELECT 1"),
+        S(b'N', vec![]),
+        S(b'A', vec![]),
+        S(b'S', cstrs(&["application_name", "worker"])),
+        done("SELECT 1"),
+        ready(b'I'),
+    ]);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(&*t.session().application_name, "worker");
+}
+
+#[test]
+fn in_flight_while_waiting_and_backend_key_kept() {
+    let start = Instant::now();
+    let mut t = Tracker::new(1, SessionInfo::default(), TrackerLimits::default(), start);
+    t.on_server(b'K', &[0, 0, 0, 42, 1, 2, 3, 4], start);
+    t.on_client(b'Q', &cstrs(&["SELECT pg_sleep(10)"]), start);
+    assert!(t.in_flight());
+    assert_eq!(t.backend_key(), Some(&[0, 0, 0, 42, 1, 2, 3, 4][..]));
+}
+
+#[test]
+fn pending_bound_stops_following_not_forwarding() {
+    let now = Instant::now();
+    let limits = TrackerLimits {
+        max_prepared: 10,
+        max_pending: 4,
+    };
+    let mut t = Tracker::new(1, SessionInfo::default(), limits, now);
+    for _ in 0..5 {
+        t.on_client(b'S', &[], now);
+    }
+    assert!(t.is_lost());
+    t.on_server(b'Z', b"I", now);
+    assert_eq!(t.drain_events().count(), 0);
+}
+
+#[test]
+fn malformed_bodies_never_panic() {
+    let now = Instant::now();
+    let mut t = Tracker::new(1, SessionInfo::default(), TrackerLimits::default(), now);
+    for tag in 0..=255u8 {
+        for body in [&b""[..], b"\0", b"x", b"\0\0\0\0\0\0\0\0\0", b"SELECT"] {
+            t.on_client(tag, body, now);
+            t.on_server(tag, body, now);
+        }
+    }
+}
