@@ -1,1 +1,287 @@
-//! (in progress)
+//! Settings, resolved once into a validated [`Config`] that is passed down explicitly.
+//!
+//! Priority, rising: built-in defaults, `pgscope.toml`, `PGSCOPE_*` environment variables,
+//! command-line flags. Flags and environment variables arrive together through clap (a flag
+//! wins over its variable); the file fills what neither set.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::wire::PG_MAX_MESSAGE_LEN;
+
+/// A configuration error, with the file and the position or key it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The `pgscope.toml` schema. Every key is optional; see `pgscope.example.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub proxy: ProxySection,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub analysis: AnalysisSection,
+}
+
+/// `[proxy]`: the data path.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    /// Address clients connect to (default 127.0.0.1:6432).
+    pub listen: Option<String>,
+    /// The PostgreSQL server, as HOST:PORT.
+    pub upstream: Option<String>,
+    /// Largest message a client may send, in bytes (default 1 GiB - 1, PostgreSQL's own limit).
+    pub max_message_bytes: Option<u32>,
+    /// Most client connections at once; more are refused with SQLSTATE 53300 (default 1000).
+    pub max_client_connections: Option<usize>,
+    /// Seconds to wait for the upstream TCP connection (default 10).
+    pub connect_timeout_secs: Option<u64>,
+    /// Seconds a client has to send its startup packet (default 60, as authentication_timeout).
+    pub startup_timeout_secs: Option<u64>,
+    /// Seconds sessions get to finish on shutdown before they are closed (default 10).
+    pub shutdown_grace_secs: Option<u64>,
+    /// Named prepared statements and portals remembered per connection (default 10000).
+    pub max_prepared_per_connection: Option<usize>,
+}
+
+/// `[http]`: the metrics and JSON API server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Address of the HTTP server (default 127.0.0.1:9930); "off" disables it.
+    pub listen: Option<String>,
+}
+
+/// `[analysis]`: the analysis path.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSection {
+    /// Statement events queued between the data path and analysis; a full queue drops
+    /// events and counts them (default 65536).
+    pub event_queue: Option<usize>,
+    /// Patterns kept with statistics; the least valuable are evicted (default 5000).
+    pub max_patterns: Option<usize>,
+    /// Statement texts memoized to their pattern (default 20000).
+    pub memo_capacity: Option<usize>,
+}
+
+/// Values from flags and `PGSCOPE_*` variables (clap fills these; `None` = not given).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub http: Option<String>,
+    pub max_message_bytes: Option<u32>,
+    pub max_client_connections: Option<usize>,
+}
+
+/// The validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstream: String,
+    pub http: Option<SocketAddr>,
+    pub max_message_bytes: u32,
+    pub max_client_connections: usize,
+    pub connect_timeout: Duration,
+    pub startup_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_prepared_per_connection: usize,
+    pub event_queue: usize,
+    pub max_patterns: usize,
+    pub memo_capacity: usize,
+}
+
+impl Config {
+    /// Settings for an in-process proxy in front of `upstream` on ephemeral loopback ports.
+    pub fn for_upstream(upstream: impl Into<String>) -> Config {
+        let overrides = Overrides {
+            upstream: Some(upstream.into()),
+            listen: Some("127.0.0.1:0".into()),
+            http: Some("127.0.0.1:0".into()),
+            ..Overrides::default()
+        };
+        Config::resolve(FileConfig::default(), overrides).expect("built-in defaults are valid")
+    }
+
+    /// Reads the file (if any) and applies the overrides on top.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+        let file = match path {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Config::resolve(file, overrides)
+    }
+
+    /// Merges file and overrides over the defaults and validates the result.
+    pub fn resolve(file: FileConfig, o: Overrides) -> Result<Config, ConfigError> {
+        let p = file.proxy;
+        let listen = o
+            .listen
+            .or(p.listen)
+            .unwrap_or_else(|| "127.0.0.1:6432".into());
+        let upstream = o.upstream.or(p.upstream).ok_or(ConfigError::Invalid {
+            key: "proxy.upstream",
+            reason: "required: the PostgreSQL server as HOST:PORT (--upstream)".into(),
+        })?;
+        let http = o
+            .http
+            .or(file.http.listen)
+            .unwrap_or_else(|| "127.0.0.1:9930".into());
+        let a = file.analysis;
+        Ok(Config {
+            listen: socket_addr("proxy.listen", &listen)?,
+            upstream: validate_upstream(upstream)?,
+            http: match http.as_str() {
+                "off" => None,
+                addr => Some(socket_addr("http.listen", addr)?),
+            },
+            max_message_bytes: in_range(
+                "proxy.max_message_bytes",
+                o.max_message_bytes
+                    .or(p.max_message_bytes)
+                    .unwrap_or(PG_MAX_MESSAGE_LEN),
+                1024,
+                PG_MAX_MESSAGE_LEN,
+            )?,
+            max_client_connections: positive(
+                "proxy.max_client_connections",
+                o.max_client_connections
+                    .or(p.max_client_connections)
+                    .unwrap_or(1000),
+            )?,
+            connect_timeout: secs(p.connect_timeout_secs.unwrap_or(10)),
+            startup_timeout: secs(p.startup_timeout_secs.unwrap_or(60)),
+            shutdown_grace: secs(p.shutdown_grace_secs.unwrap_or(10)),
+            max_prepared_per_connection: p.max_prepared_per_connection.unwrap_or(10_000),
+            event_queue: positive("analysis.event_queue", a.event_queue.unwrap_or(65_536))?,
+            max_patterns: positive("analysis.max_patterns", a.max_patterns.unwrap_or(5000))?,
+            memo_capacity: positive("analysis.memo_capacity", a.memo_capacity.unwrap_or(20_000))?,
+        })
+    }
+}
+
+/// Reads and parses a config file; errors name the file, line and key.
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source: Box::new(source),
+    })
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn socket_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Invalid {
+        key,
+        reason: format!("{value:?} is not an IP:PORT address (for example 127.0.0.1:6432)"),
+    })
+}
+
+fn validate_upstream(value: String) -> Result<String, ConfigError> {
+    match value.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(value),
+        _ => Err(ConfigError::Invalid {
+            key: "proxy.upstream",
+            reason: format!("{value:?} is not HOST:PORT (for example 127.0.0.1:5432)"),
+        }),
+    }
+}
+
+fn in_range(key: &'static str, v: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            reason: format!("{v} is outside {min}..={max}"),
+        })
+    }
+}
+
+fn positive(key: &'static str, v: usize) -> Result<usize, ConfigError> {
+    if v > 0 {
+        Ok(v)
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            reason: "must be at least 1".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<FileConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let file = parse("[proxy]\nupstream = \"db:5432\"\nlisten = \"127.0.0.1:7000\"\nmax_client_connections = 5\n")
+            .expect("valid");
+        let flags = Overrides {
+            listen: Some("127.0.0.1:7001".into()),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(file, flags).expect("valid");
+        assert_eq!(c.listen.port(), 7001);
+        assert_eq!(c.upstream, "db:5432");
+        assert_eq!(c.max_client_connections, 5);
+        assert_eq!(c.max_patterns, 5000);
+        assert_eq!(c.http.map(|a| a.port()), Some(9930));
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_their_line() {
+        let err = parse("[proxy]\nupstream = \"db:5432\"\nlisten_addr = \"x\"\n")
+            .expect_err("unknown key");
+        let text = err.to_string();
+        assert!(text.contains("listen_addr"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let o = |u: &str| Overrides {
+            upstream: Some(u.into()),
+            ..Overrides::default()
+        };
+        let err = Config::resolve(FileConfig::default(), o("nohostport")).expect_err("bad");
+        assert!(err.to_string().starts_with("proxy.upstream"), "{err}");
+        let err =
+            Config::resolve(FileConfig::default(), Overrides::default()).expect_err("missing");
+        assert!(err.to_string().contains("--upstream"), "{err}");
+        let mut bad_http = o("db:5432");
+        bad_http.http = Some("localhost".into());
+        let err = Config::resolve(FileConfig::default(), bad_http).expect_err("bad");
+        assert!(err.to_string().starts_with("http.listen"), "{err}");
+    }
+}

@@ -1,1 +1,4 @@
-//! (in progress)
+//! `pgscope demo` (in progress).
+pub async fn run() -> anyhow::Result<()> {
+    Ok(())
+}

@@ -21,6 +21,7 @@
 //! - [`http`]: `/healthz` and the JSON API.
 //! - [`config`]: settings from defaults, `pgscope.toml`, `PGSCOPE_*` and flags.
 //! - [`scratch_pg`]: a throwaway PostgreSQL from the local install (demo and tests).
+//! - [`sidecar`]: the proxy, analysis and HTTP tasks started and stopped together.
 //! - [`demo`]: `pgscope demo`.
 #![forbid(unsafe_code)]
 
@@ -32,6 +33,7 @@ pub mod fingerprint;
 pub mod http;
 pub mod proxy;
 pub mod scratch_pg;
+pub mod sidecar;
 pub mod stats;
 pub mod tracker;
 pub mod wire;

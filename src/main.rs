@@ -1,1 +1,144 @@
-fn main() {}
+//! The `pgscope` command line. Errors become messages and exit codes here, and only here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pgscope::config::{self, Config, Overrides};
+use pgscope::sidecar::Sidecar;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "pgscope",
+    version,
+    about = "A PostgreSQL sidecar that learns what your app does to its database"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sidecar: clients connect here, every byte goes on to the upstream PostgreSQL.
+    Proxy(ProxyArgs),
+    /// Start a throwaway PostgreSQL, pgscope in front of it and a sample workload; print what
+    /// pgscope saw; clean up.
+    Demo,
+    /// Print the pattern and pattern id of one SQL statement.
+    Fingerprint {
+        /// The SQL text.
+        sql: String,
+    },
+    /// Validate a configuration file; errors give the file, line and key.
+    CheckConfig {
+        /// The file to check.
+        #[arg(long, env = "PGSCOPE_CONFIG", default_value = "pgscope.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ProxyArgs {
+    /// The PostgreSQL server, HOST:PORT.
+    #[arg(long, env = "PGSCOPE_UPSTREAM")]
+    upstream: Option<String>,
+    /// Address clients connect to [default: 127.0.0.1:6432].
+    #[arg(long, env = "PGSCOPE_LISTEN")]
+    listen: Option<String>,
+    /// Address of the HTTP API, or "off" [default: 127.0.0.1:9930].
+    #[arg(long, env = "PGSCOPE_HTTP")]
+    http: Option<String>,
+    /// Configuration file (TOML).
+    #[arg(long, env = "PGSCOPE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Largest message a client may send, in bytes [default: 1073741823].
+    #[arg(long, env = "PGSCOPE_MAX_MESSAGE_BYTES")]
+    max_message_bytes: Option<u32>,
+    /// Most client connections at once [default: 1000].
+    #[arg(long, env = "PGSCOPE_MAX_CLIENT_CONNECTIONS")]
+    max_client_connections: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(proxy(args))),
+        Command::Demo => runtime().and_then(|rt| rt.block_on(pgscope::demo::run())),
+        Command::Fingerprint { sql } => {
+            fingerprint(&sql);
+            Ok(())
+        }
+        Command::CheckConfig { config } => check_config(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pgscope: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("PGSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        listen: args.listen,
+        upstream: args.upstream,
+        http: args.http,
+        max_message_bytes: args.max_message_bytes,
+        max_client_connections: args.max_client_connections,
+    };
+    let config = Config::load(args.config.as_deref(), overrides)?;
+    let sidecar = Sidecar::start(config).await.context("starting the proxy")?;
+    if let Some(http) = sidecar.http_addr {
+        tracing::info!(%http, "http api listening");
+    }
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    sidecar.shutdown().await.context("shutting down")?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn fingerprint(sql: &str) {
+    let pattern = pgscope::fingerprint::normalize(sql);
+    println!("pattern: {}", pattern.text);
+    println!("id:      {}", pattern.id);
+    if !pattern.parsed {
+        println!(
+            "note:    sqlparser could not parse this statement; the pattern comes from the token-level fallback"
+        );
+    }
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    config::read_file(path)?;
+    println!("{}: ok", path.display());
+    Ok(())
+}

@@ -54,6 +54,9 @@ enum Pending {
         index: u32,
     },
     FunctionCall,
+    /// The client ended a COPY FROM STDIN (CopyDone/CopyFail) before the server's
+    /// CopyInResponse was seen; no reply is owed for it.
+    CopyEnd,
 }
 
 /// Follows one session. See the module documentation.
@@ -71,6 +74,9 @@ pub struct Tracker {
     rows: u64,
     tx: TxState,
     backend_key: Option<Bytes>,
+    /// Between CopyInResponse and the client's CopyDone/CopyFail: the server ignores Sync and
+    /// Flush in this mode, so they owe no reply.
+    copy_in: bool,
     /// Set when a bound was hit: the session is still forwarded but no longer followed.
     lost: bool,
     events: Vec<StatementEvent>,
@@ -89,6 +95,7 @@ impl Tracker {
             rows: 0,
             tx: TxState::Idle,
             backend_key: None,
+            copy_in: false,
             lost: false,
             events: Vec::new(),
         }
@@ -161,7 +168,13 @@ impl Tracker {
                 Some(Pending::Close)
             }
             b'D' => Some(Pending::Describe),
+            b'S' if self.copy_in => None,
             b'S' => Some(Pending::Sync),
+            b'c' | b'f' if self.copy_in => {
+                self.copy_in = false;
+                None
+            }
+            b'c' | b'f' => Some(Pending::CopyEnd),
             b'F' => Some(Pending::FunctionCall),
             _ => None,
         };
@@ -187,9 +200,34 @@ impl Tracker {
             b's' => self.complete(Some(Outcome::Suspended { rows: self.rows }), now),
             b'E' => self.on_error(body, now),
             b'Z' => self.on_ready(body, now),
+            b'G' => self.on_copy_in(),
             b'1' | b'2' | b'3' | b'n' => self.pop_reply(now),
             b'T' if matches!(self.pending.front(), Some(Pending::Describe)) => self.pop_reply(now),
             _ => {}
+        }
+    }
+
+    /// CopyInResponse: Syncs the client sent since the COPY's Execute, up to its CopyDone,
+    /// are ignored by the server; without a CopyDone yet, later ones will be too.
+    fn on_copy_in(&mut self) {
+        self.drop_markers();
+        let end = self
+            .pending
+            .iter()
+            .position(|p| matches!(p, Pending::CopyEnd));
+        let mut i = 0;
+        self.pending.retain(|p| {
+            let during_copy = i > 0 && end.is_none_or(|e| i <= e);
+            i += 1;
+            !(during_copy && matches!(p, Pending::Sync | Pending::CopyEnd))
+        });
+        self.copy_in = end.is_none();
+    }
+
+    /// Drops CopyEnd markers at the front: they owe no reply.
+    fn drop_markers(&mut self) {
+        while matches!(self.pending.front(), Some(Pending::CopyEnd)) {
+            self.pending.pop_front();
         }
     }
 
@@ -266,6 +304,8 @@ impl Tracker {
     /// A completion (CommandComplete, PortalSuspended, or EmptyQueryResponse with no
     /// outcome: an empty query is no statement) for the statement at the front of the queue.
     fn complete(&mut self, outcome: Option<Outcome>, now: Instant) {
+        self.copy_in = false;
+        self.drop_markers();
         let stmt = match self.pending.front_mut() {
             Some(Pending::Execute { .. }) => match self.pending.pop_front() {
                 Some(Pending::Execute { sql, sent }) => Some(Stmt::extended(sql, sent)),
@@ -293,6 +333,8 @@ impl Tracker {
     fn on_error(&mut self, body: &[u8], now: Instant) {
         let sqlstate = wire::error_sqlstate(body).unwrap_or(*b"XX000");
         let outcome = Outcome::Error { sqlstate };
+        self.copy_in = false;
+        self.drop_markers();
         match self.pending.front_mut() {
             Some(Pending::Query { sql, sent, index }) => {
                 *index += 1;
@@ -343,6 +385,7 @@ impl Tracker {
     }
 
     fn pop_reply(&mut self, now: Instant) {
+        self.drop_markers();
         if matches!(
             self.pending.front(),
             Some(Pending::Parse { .. } | Pending::Bind { .. } | Pending::Describe | Pending::Close)

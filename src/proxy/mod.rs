@@ -1,1 +1,142 @@
-//! (in progress)
+//! The proxy: accepts clients (bounded), runs each through the handshake and then the relay,
+//! and drains on shutdown.
+//!
+//! One upstream connection per client. Nothing here knows about patterns or findings: the
+//! sessions hand statement events to the [`EventSender`] and move on.
+
+mod handshake;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::Config;
+use crate::event::EventSender;
+use crate::wire;
+
+pub use handshake::HandshakeError;
+pub use session::SessionError;
+
+/// Counters the data path keeps for metrics, updated with relaxed atomics.
+#[derive(Debug, Default)]
+pub struct ProxyCounters {
+    pub clients_current: AtomicU64,
+    pub clients_total: AtomicU64,
+    pub clients_refused: AtomicU64,
+    pub bytes_from_clients: AtomicU64,
+    pub bytes_from_server: AtomicU64,
+    pub protocol_errors: AtomicU64,
+    pub upstream_connect_errors: AtomicU64,
+    pub cancels_forwarded: AtomicU64,
+    pub cancels_on_disconnect: AtomicU64,
+    pub sessions_untracked: AtomicU64,
+}
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct ProxyContext {
+    pub config: Arc<Config>,
+    pub events: EventSender,
+    pub counters: Arc<ProxyCounters>,
+    next_conn_id: AtomicU64,
+}
+
+impl ProxyContext {
+    pub fn new(config: Arc<Config>, events: EventSender) -> Self {
+        ProxyContext {
+            config,
+            events,
+            counters: Arc::new(ProxyCounters::default()),
+            next_conn_id: AtomicU64::new(1),
+        }
+    }
+}
+
+/// Accepts clients until `shutdown` turns true, then gives open sessions
+/// `config.shutdown_grace` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<ProxyContext>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let limit = ctx.config.max_client_connections;
+    let slots = Arc::new(Semaphore::new(limit));
+    info!(listen = %listener.local_addr()?, upstream = %ctx.config.upstream, "proxy listening");
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => admit(socket, peer, &ctx, &slots),
+                Err(e) => warn!(error = %e, "accept failed"),
+            },
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(ctx.config.shutdown_grace, slots.acquire_many(limit as u32));
+    if drained.await.is_err() {
+        info!("shutdown grace period over; closing remaining sessions");
+    }
+    Ok(())
+}
+
+/// Starts a session for the client, or refuses it when every slot is taken.
+fn admit(socket: TcpStream, peer: SocketAddr, ctx: &Arc<ProxyContext>, slots: &Arc<Semaphore>) {
+    let conn_id = ctx.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    let ctx = ctx.clone();
+    let Ok(permit) = slots.clone().try_acquire_owned() else {
+        ctx.counters.clients_refused.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(refuse(socket));
+        return;
+    };
+    let span = info_span!("session", conn_id, %peer);
+    tokio::spawn(
+        async move {
+            ctx.counters.clients_total.fetch_add(1, Ordering::Relaxed);
+            ctx.counters.clients_current.fetch_add(1, Ordering::Relaxed);
+            handle_client(socket, conn_id, &ctx).await;
+            ctx.counters.clients_current.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        }
+        .instrument(span),
+    );
+}
+
+async fn refuse(mut socket: TcpStream) {
+    let msg = "sorry, too many clients already (pgscope proxy.max_client_connections)";
+    let _ = socket
+        .write_all(&wire::error_response("FATAL", "53300", msg))
+        .await;
+}
+
+/// One client, from its first byte to its last. Errors are logged here, once.
+async fn handle_client(mut client: TcpStream, conn_id: u64, ctx: &ProxyContext) {
+    let _ = client.set_nodelay(true);
+    let accepted = match handshake::accept(&mut client, &ctx.config).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            ctx.counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            debug!(error = %e, "handshake failed");
+            let _ = client.write_all(&e.to_error_response()).await;
+            return;
+        }
+    };
+    let result = match accepted {
+        handshake::Accepted::Cancel(packet) => {
+            ctx.counters
+                .cancels_forwarded
+                .fetch_add(1, Ordering::Relaxed);
+            session::forward_cancel(&ctx.config, &packet).await
+        }
+        handshake::Accepted::Startup(startup) => session::run(client, startup, conn_id, ctx).await,
+    };
+    match result {
+        Ok(()) => debug!("session ended"),
+        Err(e) => info!(error = %e, "session ended with an error"),
+    }
+}

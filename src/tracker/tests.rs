@@ -372,3 +372,43 @@ fn malformed_bodies_never_panic() {
         }
     }
 }
+
+fn copy_frames(pipelined: bool) -> Vec<Step> {
+    // tokio-postgres: Bind/Execute/Sync, then (after CopyInResponse) CopyData, CopyDone, Sync.
+    let mut steps = vec![
+        parse("s0", "COPY t FROM STDIN"),
+        sync(),
+        S(b'1', vec![]),
+        ready(b'I'),
+    ];
+    steps.extend([bind("", "s0"), execute("", 0), sync()]);
+    let client_data = [C(b'd', b"1\n".to_vec()), C(b'c', vec![]), sync()];
+    if pipelined {
+        steps.extend(client_data);
+        steps.extend([S(b'2', vec![]), S(b'G', vec![0, 0, 0])]);
+    } else {
+        steps.extend([S(b'2', vec![]), S(b'G', vec![0, 0, 0])]);
+        steps.extend(client_data);
+    }
+    steps.extend([done("COPY 1"), ready(b'I')]);
+    // The next request must still line up.
+    steps.extend([query("SELECT 1"), done("SELECT 1"), ready(b'I')]);
+    steps
+}
+
+#[test]
+fn sync_during_extended_copy_in_owes_no_reply() {
+    for pipelined in [false, true] {
+        let (t, ev) = run(copy_frames(pipelined));
+        let got: Vec<_> = ev.iter().map(|e| (e.0.as_str(), e.2)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("COPY t FROM STDIN", ok(Some(1))),
+                ("SELECT 1", ok(Some(1)))
+            ],
+            "pipelined: {pipelined}"
+        );
+        assert!(!t.in_flight());
+    }
+}

@@ -1,1 +1,12 @@
+//! Integration tests: a real, throwaway PostgreSQL, pgscope in-process in front of it, and
+//! real clients (tokio-postgres, psql, pgbench). One test binary (see Cargo.toml).
 
+mod support;
+
+mod auth;
+mod clients;
+mod extended;
+mod faults;
+mod pgbench;
+mod psql;
+mod simple;

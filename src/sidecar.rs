@@ -1,0 +1,92 @@
+//! A running pgscope: the proxy, the analysis task and the HTTP server, started together and
+//! stopped together. `pgscope proxy`, `pgscope demo` and the tests all start one of these.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::event::{self, EventCounters};
+use crate::fingerprint::Fingerprinter;
+use crate::http::{self, HttpState};
+use crate::proxy::{self, ProxyContext, ProxyCounters};
+use crate::stats::StatsStore;
+
+/// Handles to a started sidecar.
+pub struct Sidecar {
+    pub proxy_addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
+    pub stats: Arc<Mutex<StatsStore>>,
+    pub proxy_counters: Arc<ProxyCounters>,
+    pub event_counters: Arc<EventCounters>,
+    shutdown: watch::Sender<bool>,
+    proxy_task: JoinHandle<std::io::Result<()>>,
+    http_task: Option<JoinHandle<std::io::Result<()>>>,
+    analysis_task: JoinHandle<()>,
+}
+
+impl Sidecar {
+    /// Binds the listeners and starts every task.
+    pub async fn start(config: Config) -> std::io::Result<Sidecar> {
+        let config = Arc::new(config);
+        let listener = TcpListener::bind(config.listen).await?;
+        let proxy_addr = listener.local_addr()?;
+        let (sender, receiver, event_counters) = event::channel(config.event_queue);
+        let stats = Arc::new(Mutex::new(StatsStore::new(config.max_patterns)));
+        let analysis_task = tokio::spawn(crate::analysis::run(
+            receiver,
+            Fingerprinter::new(config.memo_capacity),
+            stats.clone(),
+        ));
+        let ctx = Arc::new(ProxyContext::new(config.clone(), sender));
+        let proxy_counters = ctx.counters.clone();
+        let (shutdown, stop) = watch::channel(false);
+        let proxy_task = tokio::spawn(proxy::serve(listener, ctx, stop.clone()));
+        let (http_addr, http_task) = match config.http {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                let bound = listener.local_addr()?;
+                let state = HttpState {
+                    stats: stats.clone(),
+                    started: Instant::now(),
+                };
+                let mut stop = stop.clone();
+                let signal = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                (
+                    Some(bound),
+                    Some(tokio::spawn(http::serve(listener, state, signal))),
+                )
+            }
+            None => (None, None),
+        };
+        Ok(Sidecar {
+            proxy_addr,
+            http_addr,
+            stats,
+            proxy_counters,
+            event_counters,
+            shutdown,
+            proxy_task,
+            http_task,
+            analysis_task,
+        })
+    }
+
+    /// Stops accepting, lets sessions drain (bounded by the grace period), and waits for
+    /// the analysis task to finish the queued events.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        let proxy = self.proxy_task.await.map_err(std::io::Error::other)?;
+        if let Some(http) = self.http_task {
+            http.await.map_err(std::io::Error::other)??;
+        }
+        self.analysis_task.abort();
+        proxy
+    }
+}

@@ -1,0 +1,255 @@
+//! Bad input and faults: each ends one connection with a clear error and touches nothing else.
+
+use std::time::Duration;
+
+use crate::support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A client speaking raw bytes.
+struct Raw(TcpStream);
+
+impl Raw {
+    async fn connect(env: &Env) -> Raw {
+        Raw(TcpStream::connect(env.sidecar.proxy_addr).await.unwrap())
+    }
+
+    fn startup_packet(user: &str) -> Vec<u8> {
+        let mut body = 196_608u32.to_be_bytes().to_vec();
+        for s in ["user", user, "database", "postgres", ""] {
+            body.extend_from_slice(s.as_bytes());
+            body.push(0);
+        }
+        let mut p = (body.len() as u32 + 4).to_be_bytes().to_vec();
+        p.extend(body);
+        p
+    }
+
+    /// Logs in as the trusted superuser and reads up to ReadyForQuery.
+    async fn login(env: &Env) -> Raw {
+        let mut raw = Raw::connect(env).await;
+        raw.0
+            .write_all(&Raw::startup_packet("postgres"))
+            .await
+            .unwrap();
+        raw.read_until(b'Z').await;
+        raw
+    }
+
+    async fn message(&mut self) -> Option<(u8, Vec<u8>)> {
+        let mut head = [0u8; 5];
+        tokio::time::timeout(Duration::from_secs(10), self.0.read_exact(&mut head))
+            .await
+            .ok()?
+            .ok()?;
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; len - 4];
+        self.0.read_exact(&mut body).await.ok()?;
+        Some((head[0], body))
+    }
+
+    async fn read_until(&mut self, tag: u8) -> Vec<(u8, Vec<u8>)> {
+        let mut seen = Vec::new();
+        while let Some(m) = self.message().await {
+            let done = m.0 == tag;
+            seen.push(m);
+            if done {
+                return seen;
+            }
+        }
+        panic!("connection ended before {:?}: {seen:?}", tag as char)
+    }
+
+    /// Expects an ErrorResponse with this SQLSTATE, then the end of the connection.
+    async fn expect_fatal(&mut self, sqlstate: &str) -> String {
+        let (tag, body) = self.message().await.expect("an ErrorResponse");
+        assert_eq!(tag, b'E');
+        let text = String::from_utf8_lossy(&body).into_owned();
+        assert!(text.contains(&format!("C{sqlstate}\0")), "{text:?}");
+        assert!(
+            self.message().await.is_none(),
+            "connection closed after the error"
+        );
+        text
+    }
+}
+
+fn query(sql: &str) -> Vec<u8> {
+    let mut m = vec![b'Q'];
+    m.extend_from_slice(&(sql.len() as u32 + 5).to_be_bytes());
+    m.extend_from_slice(sql.as_bytes());
+    m.push(0);
+    m
+}
+
+#[tokio::test]
+async fn bad_lengths_end_only_that_connection() {
+    let env = Env::start_with(|c| c.max_message_bytes = 64 * 1024).await;
+    let bystander = env.client().await;
+
+    let mut short = Raw::login(&env).await;
+    short.0.write_all(&[b'Q', 0, 0, 0, 2]).await.unwrap();
+    let text = short.expect_fatal("08P01").await;
+    assert!(text.contains("invalid length 2"), "{text}");
+
+    // A header declaring 100 MB: refused from the header alone, nothing buffered.
+    let mut long = Raw::login(&env).await;
+    long.0.write_all(&[b'Q', 0x06, 0, 0, 0]).await.unwrap();
+    let text = long.expect_fatal("08P01").await;
+    assert!(text.contains("above the limit of 65536 bytes"), "{text}");
+
+    bystander
+        .batch_execute("SELECT 1")
+        .await
+        .expect("other sessions are untouched");
+    assert_eq!(
+        env.sidecar
+            .proxy_counters
+            .protocol_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
+
+#[tokio::test]
+async fn garbage_startup_gets_a_clear_error() {
+    let env = Env::start().await;
+    let mut raw = Raw::connect(&env).await;
+    raw.0
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let text = raw.expect_fatal("08P01").await;
+    assert!(text.contains("invalid startup packet"), "{text}");
+}
+
+#[tokio::test]
+async fn ssl_and_gss_requests_are_declined_then_startup_proceeds() {
+    let env = Env::start().await;
+    let mut raw = Raw::connect(&env).await;
+    for code in [80_877_103u32, 80_877_104] {
+        let mut req = 8u32.to_be_bytes().to_vec();
+        req.extend(code.to_be_bytes());
+        raw.0.write_all(&req).await.unwrap();
+        let mut answer = [0u8; 1];
+        raw.0.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"N");
+    }
+    raw.0
+        .write_all(&Raw::startup_packet("postgres"))
+        .await
+        .unwrap();
+    let msgs = raw.read_until(b'Z').await;
+    assert!(
+        msgs.iter().any(|(t, _)| *t == b'K'),
+        "BackendKeyData passed through"
+    );
+    raw.0.write_all(&query("SELECT 1")).await.unwrap();
+    let reply = raw.read_until(b'Z').await;
+    assert!(
+        reply
+            .iter()
+            .any(|(t, b)| *t == b'C' && b.starts_with(b"SELECT 1"))
+    );
+}
+
+#[tokio::test]
+async fn unreachable_upstream_names_the_address() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let sidecar =
+        pgscope::sidecar::Sidecar::start(pgscope::config::Config::for_upstream(addr.to_string()))
+            .await
+            .unwrap();
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=app dbname=app",
+        sidecar.proxy_addr.port()
+    );
+    let err = try_connect(&dsn).await.err().expect("no upstream");
+    let db = err
+        .as_db_error()
+        .expect("an ErrorResponse, not a silent close");
+    assert_eq!(db.code().code(), "08006");
+    assert!(db.message().contains(&addr.to_string()), "{}", db.message());
+    sidecar.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn client_disconnect_mid_query_cancels_the_backend() {
+    let env = Env::start().await;
+    let mut raw = Raw::login(&env).await;
+    raw.0
+        .write_all(&query("SELECT pg_sleep(60) AS abandoned"))
+        .await
+        .unwrap();
+    let direct = env.direct().await;
+    let running = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%AS abandoned' AND state = 'active' AND pid <> pg_backend_pid()";
+    wait_until(&direct, running, 1).await;
+    drop(raw);
+    wait_until(&direct, running, 0).await;
+    assert_eq!(
+        env.sidecar
+            .proxy_counters
+            .cancels_on_disconnect
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+async fn wait_until(db: &tokio_postgres::Client, sql: &str, want: i64) {
+    for _ in 0..100 {
+        let n: i64 = db.query_one(sql, &[]).await.unwrap().get(0);
+        if n == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{sql} never returned {want}");
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn slow_reader_makes_the_proxy_stop_reading_from_the_server() {
+    let env = Env::start().await;
+    let mut raw = Raw::login(&env).await;
+    let before = rss_kib();
+    // About 200 MB of result rows that the client does not read for a while.
+    raw.0
+        .write_all(&query(
+            "SELECT repeat('x', 1000) FROM generate_series(1, 200000)",
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 32,
+        "proxy buffered {grown_mib} MiB for a client that reads nothing"
+    );
+    // Now read it all: nothing was lost.
+    let msgs = raw.read_until(b'Z').await;
+    let rows = msgs.iter().filter(|(t, _)| *t == b'D').count();
+    assert_eq!(rows, 200_000);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused_with_53300() {
+    let env = Env::start_with(|c| c.max_client_connections = 2).await;
+    let _a = env.client().await;
+    let _b = env.client().await;
+    let err = try_connect(&env.proxy_dsn("postgres", "postgres"))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(
+        err.as_db_error().map(|e| e.code().code()),
+        Some("53300"),
+        "{err}"
+    );
+}

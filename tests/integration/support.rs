@@ -1,0 +1,175 @@
+//! The shared harness: a throwaway PostgreSQL with password users and pgscope in front of it.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use pgscope::config::Config;
+use pgscope::scratch_pg::{ScratchPg, ScratchPgOptions};
+use pgscope::sidecar::Sidecar;
+use pgscope::stats::{PatternSummary, SortKey};
+use tokio_postgres::{Client, NoTls};
+
+/// Users with passwords, one per authentication method pgscope must relay.
+pub const SCRAM_USER: (&str, &str) = ("scram_user", "scram-pw");
+pub const MD5_USER: (&str, &str) = ("md5_user", "md5-pw");
+pub const PLAIN_USER: (&str, &str) = ("plain_user", "plain-pw");
+
+pub struct Env {
+    pub pg: ScratchPg,
+    pub sidecar: Sidecar,
+}
+
+impl Env {
+    /// Starts PostgreSQL (pg_stat_statements preloaded, one user per auth method) and pgscope.
+    pub async fn start() -> Env {
+        Env::start_with(|_| {}).await
+    }
+
+    /// As [`Env::start`], with a chance to change pgscope's settings.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Env {
+        let opts = ScratchPgOptions {
+            hba_lines: vec![
+                format!("host all {} 127.0.0.1/32 scram-sha-256", SCRAM_USER.0),
+                format!("host all {} 127.0.0.1/32 md5", MD5_USER.0),
+                format!("host all {} 127.0.0.1/32 password", PLAIN_USER.0),
+            ],
+            settings: vec![("shared_buffers".into(), "16MB".into())],
+            ..ScratchPgOptions::default()
+        };
+        let pg = ScratchPg::start(opts)
+            .await
+            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+        create_users(&pg).await;
+        let mut config = Config::for_upstream(pg.addr().to_string());
+        tweak(&mut config);
+        let sidecar = Sidecar::start(config).await.expect("pgscope starts");
+        Env { pg, sidecar }
+    }
+
+    /// libpq connection string through pgscope.
+    pub fn proxy_dsn(&self, user: &str, db: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} dbname={db}",
+            self.sidecar.proxy_addr.port()
+        )
+    }
+
+    /// A tokio-postgres client through pgscope as the superuser.
+    pub async fn client(&self) -> Client {
+        connect(&self.proxy_dsn("postgres", "postgres")).await
+    }
+
+    /// A tokio-postgres client straight to PostgreSQL, for checks that must not pass pgscope.
+    pub async fn direct(&self) -> Client {
+        connect(&self.pg.conn_str("postgres", "postgres")).await
+    }
+
+    /// Waits until the analysis path has recorded at least `calls` statements in all.
+    pub async fn wait_for_calls(&self, calls: u64) -> Vec<PatternSummary> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let patterns = self.patterns();
+            let seen: u64 = patterns.iter().map(|p| p.calls).sum();
+            if seen >= calls || Instant::now() > deadline {
+                return patterns;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn patterns(&self) -> Vec<PatternSummary> {
+        self.sidecar
+            .stats
+            .lock()
+            .expect("stats lock")
+            .top(SortKey::Calls, 1000)
+    }
+
+    /// The recorded pattern whose text contains `needle` (panics with the list otherwise).
+    pub fn pattern(&self, needle: &str) -> PatternSummary {
+        let all = self.patterns();
+        all.iter()
+            .find(|p| p.pattern.contains(needle))
+            .cloned()
+            .unwrap_or_else(|| panic!("no pattern contains {needle:?}; have {:#?}", texts(&all)))
+    }
+
+    /// Runs a binary of the PostgreSQL install (psql, pgbench) with PG* variables cleared.
+    pub fn pg_tool(&self, tool: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        run_tool(&self.pg.bin_dir().join(tool), args, stdin)
+    }
+}
+
+pub fn texts(patterns: &[PatternSummary]) -> Vec<(String, u64)> {
+    patterns
+        .iter()
+        .map(|p| (p.pattern.clone(), p.calls))
+        .collect()
+}
+
+pub async fn connect(dsn: &str) -> Client {
+    try_connect(dsn)
+        .await
+        .unwrap_or_else(|e| panic!("connect {dsn}: {e}"))
+}
+
+pub async fn try_connect(dsn: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(dsn, NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+async fn create_users(pg: &ScratchPg) {
+    let admin = connect(&pg.conn_str("postgres", "postgres")).await;
+    let sql = format!(
+        "SET password_encryption = 'scram-sha-256';
+         CREATE ROLE {s} LOGIN SUPERUSER PASSWORD '{sp}';
+         CREATE ROLE {p} LOGIN SUPERUSER PASSWORD '{pp}';
+         SET password_encryption = 'md5';
+         CREATE ROLE {m} LOGIN SUPERUSER PASSWORD '{mp}';",
+        s = SCRAM_USER.0,
+        sp = SCRAM_USER.1,
+        p = PLAIN_USER.0,
+        pp = PLAIN_USER.1,
+        m = MD5_USER.0,
+        mp = MD5_USER.1,
+    );
+    admin.batch_execute(&sql).await.expect("create users");
+}
+
+fn run_tool(path: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(path);
+    cmd.args(args)
+        .env_remove("PGHOST")
+        .env_remove("PGPORT")
+        .env_remove("PGUSER")
+        .env_remove("PGDATABASE")
+        .env_remove("PGPASSWORD")
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let mut input = child.stdin.take().expect("piped stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("tool output")
+}
+
+/// Asserts a tool succeeded, showing its output otherwise; returns stdout.
+pub fn success(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
