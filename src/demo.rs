@@ -1,4 +1,148 @@
-//! `pgscope demo` (in progress).
-pub async fn run() -> anyhow::Result<()> {
+//! `pgscope demo`: a throwaway PostgreSQL, pgscope in front of it, a small app workload
+//! through pgscope, and what pgscope learned, printed as a table. Everything it starts is
+//! stopped again, also on Ctrl-C.
+
+use std::time::Duration;
+
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
+use tokio_postgres::{Client, NoTls};
+
+use crate::config::Config;
+use crate::scratch_pg::{ScratchPg, ScratchPgError, ScratchPgOptions};
+use crate::sidecar::Sidecar;
+use crate::stats::{PatternSummary, SortKey};
+
+/// Why the demo stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("starting the throwaway PostgreSQL: {0}")]
+    Postgres(#[from] ScratchPgError),
+    #[error("starting pgscope: {0}")]
+    Sidecar(std::io::Error),
+    #[error("sample workload: {0}")]
+    Workload(#[from] tokio_postgres::Error),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+const AUTHORS: i32 = 50;
+const BOOKS_PER_AUTHOR: i32 = 40;
+
+/// Runs the demo end to end.
+pub async fn run() -> Result<(), DemoError> {
+    println!("Starting a throwaway PostgreSQL from the local install...");
+    let pg = ScratchPg::start(ScratchPgOptions::default()).await?;
+    println!("  PostgreSQL listening on {} (data in a temp dir, removed at exit)", pg.addr());
+    let result = tokio::select! {
+        r = with_postgres(&pg) => r,
+        _ = tokio::signal::ctrl_c() => Err(DemoError::Interrupted),
+    };
+    println!("Stopping PostgreSQL and cleaning up.");
+    pg.stop().await?;
+    result
+}
+
+async fn with_postgres(pg: &ScratchPg) -> Result<(), DemoError> {
+    let sidecar = Sidecar::start(Config::for_upstream(pg.addr().to_string()))
+        .await
+        .map_err(DemoError::Sidecar)?;
+    println!("  pgscope proxy on {}", sidecar.proxy_addr);
+    if let Some(http) = sidecar.http_addr {
+        println!("  pgscope HTTP API on http://{http}/api/patterns");
+    }
+    let dsn = format!("host=127.0.0.1 port={} user={} dbname=postgres", sidecar.proxy_addr.port(), pg.superuser());
+    let workload = workload(&dsn).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let patterns = sidecar.stats.lock().map(|s| s.top(SortKey::Total, 15)).unwrap_or_default();
+    let _ = sidecar.shutdown().await;
+    workload?;
+    print_patterns(&patterns);
     Ok(())
+}
+
+/// A small bookshop app: setup, an author page that loads books one author at a time (an
+/// N+1), a lookup on an unindexed column, and a query that fails.
+async fn workload(dsn: &str) -> Result<(), DemoError> {
+    println!("Running a sample app workload through pgscope...");
+    let (db, conn) = tokio_postgres::connect(dsn, NoTls).await?;
+    let conn = tokio::spawn(conn);
+    setup(&db).await?;
+    for _ in 0..3 {
+        author_page(&db).await?;
+    }
+    let by_title = db.prepare("SELECT id, author_id FROM books WHERE title = $1").await?;
+    for i in 0..20 {
+        db.query(&by_title, &[&format!("Book {i}-7")]).await?;
+    }
+    let _ = db.simple_query("SELECT * FROM book").await; // a typo the app makes now and then
+    drop(db);
+    let _ = conn.await;
+    Ok(())
+}
+
+async fn setup(db: &Client) -> Result<(), DemoError> {
+    db.batch_execute(
+        "DROP TABLE IF EXISTS books, authors;
+         CREATE TABLE authors (id serial PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE books (id serial PRIMARY KEY, author_id int NOT NULL REFERENCES authors, title text NOT NULL, price numeric(8,2));",
+    )
+    .await?;
+    let add_author = db.prepare("INSERT INTO authors (name) VALUES ($1) RETURNING id").await?;
+    for a in 0..AUTHORS {
+        let id: i32 = db.query_one(&add_author, &[&format!("Author {a}")]).await?.get(0);
+        let values: Vec<String> = (0..BOOKS_PER_AUTHOR)
+            .map(|b| format!("({id}, 'Book {a}-{b}', {}.99)", 5 + b % 30))
+            .collect();
+        let sql = format!("INSERT INTO books (author_id, title, price) VALUES {}", values.join(", "));
+        db.batch_execute(&sql).await?;
+    }
+    db.batch_execute("ANALYZE authors; ANALYZE books").await?;
+    Ok(())
+}
+
+/// The N+1: one query for the authors, then one query per author for their books.
+async fn author_page(db: &Client) -> Result<(), DemoError> {
+    let authors = db.query("SELECT id, name FROM authors ORDER BY name", &[]).await?;
+    let books = db.prepare("SELECT id, title, price FROM books WHERE author_id = $1").await?;
+    for author in &authors {
+        let id: i32 = author.get(0);
+        db.query(&books, &[&id]).await?;
+    }
+    Ok(())
+}
+
+fn print_patterns(patterns: &[PatternSummary]) {
+    println!("\nTop patterns by total time, as pgscope saw them on the wire:\n");
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(100)
+        .set_header(["calls", "total ms", "mean ms", "p95 ms", "rows", "errors", "pattern"]);
+    for p in patterns {
+        let numbers = [
+            p.calls.to_string(),
+            format!("{:.1}", p.total_ms),
+            format!("{:.3}", p.mean_ms),
+            format!("{:.3}", p.p95_ms),
+            p.rows.to_string(),
+            p.errors.to_string(),
+        ];
+        let mut row: Vec<Cell> = numbers.into_iter().map(|n| Cell::new(n).set_alignment(CellAlignment::Right)).collect();
+        row.push(Cell::new(shorten(&p.pattern, 110)));
+        table.add_row(row);
+    }
+    println!("{table}");
+    println!(
+        "\nThe same data is served as JSON by GET /api/patterns while `pgscope proxy` runs.\n\
+         Note the author page: one SELECT on authors, then {AUTHORS} lookups of books by author_id (an N+1)."
+    );
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    format!("{cut}…")
 }

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(proxy(args))),
-        Command::Demo => runtime().and_then(|rt| rt.block_on(pgscope::demo::run())),
+        Command::Demo => runtime().and_then(|rt| Ok(rt.block_on(pgscope::demo::run())?)),
         Command::Fingerprint { sql } => {
             fingerprint(&sql);
             Ok(())

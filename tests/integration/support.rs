@@ -95,8 +95,8 @@ impl Env {
     }
 
     /// Runs a binary of the PostgreSQL install (psql, pgbench) with PG* variables cleared.
-    pub fn pg_tool(&self, tool: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        run_tool(&self.pg.bin_dir().join(tool), args, stdin)
+    pub async fn pg_tool(&self, tool: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        run_tool(&self.pg.bin_dir().join(tool), args, stdin).await
     }
 }
 
@@ -137,10 +137,10 @@ async fn create_users(pg: &ScratchPg) {
     admin.batch_execute(&sql).await.expect("create users");
 }
 
-fn run_tool(path: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(path);
+async fn run_tool(path: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(path);
     cmd.args(args)
         .env_remove("PGHOST")
         .env_remove("PGPORT")
@@ -148,18 +148,21 @@ fn run_tool(path: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Outpu
         .env_remove("PGDATABASE")
         .env_remove("PGPASSWORD")
         .env("PGCONNECT_TIMEOUT", "10")
+        .kill_on_drop(true)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
     let mut input = child.stdin.take().expect("piped stdin");
     if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
+        input.write_all(text.as_bytes()).await.expect("write stdin");
     }
     drop(input);
-    child.wait_with_output().expect("tool output")
+    let limit = std::time::Duration::from_secs(300);
+    tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{} did not finish within {limit:?}", path.display()))
+        .expect("tool output")
 }
 
 /// Asserts a tool succeeded, showing its output otherwise; returns stdout.
