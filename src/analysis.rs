@@ -49,8 +49,5 @@ fn statement_of(text: &str, index: u32) -> &str {
     if index == 0 && !trimmed.contains(';') {
         return text;
     }
-    split_statements(text)
-        .get(index as usize)
-        .copied()
-        .unwrap_or(text)
+    split_statements(text).get(index as usize).copied().unwrap_or(text)
 }

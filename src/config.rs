@@ -16,15 +16,9 @@ use crate::wire::PG_MAX_MESSAGE_LEN;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: Box<toml::de::Error>,
-    },
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
@@ -135,18 +129,12 @@ impl Config {
     /// Merges file and overrides over the defaults and validates the result.
     pub fn resolve(file: FileConfig, o: Overrides) -> Result<Config, ConfigError> {
         let p = file.proxy;
-        let listen = o
-            .listen
-            .or(p.listen)
-            .unwrap_or_else(|| "127.0.0.1:6432".into());
+        let listen = o.listen.or(p.listen).unwrap_or_else(|| "127.0.0.1:6432".into());
         let upstream = o.upstream.or(p.upstream).ok_or(ConfigError::Invalid {
             key: "proxy.upstream",
             reason: "required: the PostgreSQL server as HOST:PORT (--upstream)".into(),
         })?;
-        let http = o
-            .http
-            .or(file.http.listen)
-            .unwrap_or_else(|| "127.0.0.1:9930".into());
+        let http = o.http.or(file.http.listen).unwrap_or_else(|| "127.0.0.1:9930".into());
         let a = file.analysis;
         Ok(Config {
             listen: socket_addr("proxy.listen", &listen)?,
@@ -157,17 +145,13 @@ impl Config {
             },
             max_message_bytes: in_range(
                 "proxy.max_message_bytes",
-                o.max_message_bytes
-                    .or(p.max_message_bytes)
-                    .unwrap_or(PG_MAX_MESSAGE_LEN),
+                o.max_message_bytes.or(p.max_message_bytes).unwrap_or(PG_MAX_MESSAGE_LEN),
                 1024,
                 PG_MAX_MESSAGE_LEN,
             )?,
             max_client_connections: positive(
                 "proxy.max_client_connections",
-                o.max_client_connections
-                    .or(p.max_client_connections)
-                    .unwrap_or(1000),
+                o.max_client_connections.or(p.max_client_connections).unwrap_or(1000),
             )?,
             connect_timeout: secs(p.connect_timeout_secs.unwrap_or(10)),
             startup_timeout: secs(p.startup_timeout_secs.unwrap_or(60)),
@@ -182,14 +166,10 @@ impl Config {
 
 /// Reads and parses a config file; errors name the file, line and key.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.into(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
-        path: path.into(),
-        source: Box::new(source),
-    })
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    toml::from_str(&text)
+        .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
 }
 
 fn secs(s: u64) -> Duration {
@@ -217,10 +197,7 @@ fn in_range(key: &'static str, v: u32, min: u32, max: u32) -> Result<u32, Config
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
-        Err(ConfigError::Invalid {
-            key,
-            reason: format!("{v} is outside {min}..={max}"),
-        })
+        Err(ConfigError::Invalid { key, reason: format!("{v} is outside {min}..={max}") })
     }
 }
 
@@ -228,10 +205,7 @@ fn positive(key: &'static str, v: usize) -> Result<usize, ConfigError> {
     if v > 0 {
         Ok(v)
     } else {
-        Err(ConfigError::Invalid {
-            key,
-            reason: "must be at least 1".into(),
-        })
+        Err(ConfigError::Invalid { key, reason: "must be at least 1".into() })
     }
 }
 
@@ -247,10 +221,7 @@ mod tests {
     fn flags_win_over_file_and_file_over_defaults() {
         let file = parse("[proxy]\nupstream = \"db:5432\"\nlisten = \"127.0.0.1:7000\"\nmax_client_connections = 5\n")
             .expect("valid");
-        let flags = Overrides {
-            listen: Some("127.0.0.1:7001".into()),
-            ..Overrides::default()
-        };
+        let flags = Overrides { listen: Some("127.0.0.1:7001".into()), ..Overrides::default() };
         let c = Config::resolve(file, flags).expect("valid");
         assert_eq!(c.listen.port(), 7001);
         assert_eq!(c.upstream, "db:5432");
@@ -270,10 +241,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let o = |u: &str| Overrides {
-            upstream: Some(u.into()),
-            ..Overrides::default()
-        };
+        let o = |u: &str| Overrides { upstream: Some(u.into()), ..Overrides::default() };
         let err = Config::resolve(FileConfig::default(), o("nohostport")).expect_err("bad");
         assert!(err.to_string().starts_with("proxy.upstream"), "{err}");
         let err =

@@ -50,7 +50,11 @@ async fn with_postgres(pg: &ScratchPg) -> Result<(), DemoError> {
     if let Some(http) = sidecar.http_addr {
         println!("  pgscope HTTP API on http://{http}/api/patterns");
     }
-    let dsn = format!("host=127.0.0.1 port={} user={} dbname=postgres", sidecar.proxy_addr.port(), pg.superuser());
+    let dsn = format!(
+        "host=127.0.0.1 port={} user={} dbname=postgres",
+        sidecar.proxy_addr.port(),
+        pg.superuser()
+    );
     let workload = workload(&dsn).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let patterns = sidecar.stats.lock().map(|s| s.top(SortKey::Total, 15)).unwrap_or_default();
@@ -93,7 +97,8 @@ async fn setup(db: &Client) -> Result<(), DemoError> {
         let values: Vec<String> = (0..BOOKS_PER_AUTHOR)
             .map(|b| format!("({id}, 'Book {a}-{b}', {}.99)", 5 + b % 30))
             .collect();
-        let sql = format!("INSERT INTO books (author_id, title, price) VALUES {}", values.join(", "));
+        let sql =
+            format!("INSERT INTO books (author_id, title, price) VALUES {}", values.join(", "));
         db.batch_execute(&sql).await?;
     }
     db.batch_execute("ANALYZE authors; ANALYZE books").await?;
@@ -128,7 +133,8 @@ fn print_patterns(patterns: &[PatternSummary]) {
             p.rows.to_string(),
             p.errors.to_string(),
         ];
-        let mut row: Vec<Cell> = numbers.into_iter().map(|n| Cell::new(n).set_alignment(CellAlignment::Right)).collect();
+        let mut row: Vec<Cell> =
+            numbers.into_iter().map(|n| Cell::new(n).set_alignment(CellAlignment::Right)).collect();
         row.push(Cell::new(shorten(&p.pattern, 110)));
         table.add_row(row);
     }

@@ -51,6 +51,10 @@ pub struct StatementEvent {
     pub stmt_index: u32,
     /// True when the statement came through the extended protocol (Parse/Bind/Execute).
     pub extended: bool,
+    /// A hash of the Bind parameter values (extended protocol; 0 for simple queries, whose
+    /// values are literals inside `sql`). Equal hashes mean "same parameters"; the values
+    /// themselves are never kept.
+    pub params_hash: u64,
     /// Execution time in microseconds: from forwarding the request (or the previous reply of
     /// the same pipeline) to the completion message.
     pub duration_us: u64,
@@ -77,21 +81,10 @@ pub struct EventSender {
 /// Creates the bounded event queue.
 pub fn channel(
     capacity: usize,
-) -> (
-    EventSender,
-    mpsc::Receiver<StatementEvent>,
-    Arc<EventCounters>,
-) {
+) -> (EventSender, mpsc::Receiver<StatementEvent>, Arc<EventCounters>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let counters = Arc::new(EventCounters::default());
-    (
-        EventSender {
-            tx,
-            counters: counters.clone(),
-        },
-        rx,
-        counters,
-    )
+    (EventSender { tx, counters: counters.clone() }, rx, counters)
 }
 
 impl EventSender {

@@ -85,17 +85,11 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     let filter = EnvFilter::try_from_env("PGSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
 }
 
 async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {

@@ -50,18 +50,12 @@ impl Sidecar {
             Some(addr) => {
                 let listener = TcpListener::bind(addr).await?;
                 let bound = listener.local_addr()?;
-                let state = HttpState {
-                    stats: stats.clone(),
-                    started: Instant::now(),
-                };
+                let state = HttpState { stats: stats.clone(), started: Instant::now() };
                 let mut stop = stop.clone();
                 let signal = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
-                (
-                    Some(bound),
-                    Some(tokio::spawn(http::serve(listener, state, signal))),
-                )
+                (Some(bound), Some(tokio::spawn(http::serve(listener, state, signal))))
             }
             None => (None, None),
         };

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::{Outcome, SessionInfo, StatementEvent, TxState};
 use crate::wire;
@@ -23,10 +24,7 @@ pub struct TrackerLimits {
 
 impl Default for TrackerLimits {
     fn default() -> Self {
-        TrackerLimits {
-            max_prepared: 10_000,
-            max_pending: 100_000,
-        }
+        TrackerLimits { max_prepared: 10_000, max_pending: 100_000 }
     }
 }
 
@@ -44,7 +42,7 @@ enum Pending {
     Describe,
     Close,
     Execute {
-        sql: Option<Bytes>,
+        portal: Portal,
         sent: Instant,
     },
     Sync,
@@ -59,6 +57,17 @@ enum Pending {
     CopyEnd,
 }
 
+/// Body bytes of a Bind the tracker reads: the names, then parameter values for the
+/// parameter hash (values beyond this many bytes do not change the hash).
+const BIND_PEEK: usize = 4096;
+
+/// A bound portal: the text of its statement and a hash of its parameter values.
+#[derive(Debug, Clone, Default)]
+struct Portal {
+    sql: Option<Bytes>,
+    params_hash: u64,
+}
+
 /// Follows one session. See the module documentation.
 #[derive(Debug)]
 pub struct Tracker {
@@ -66,7 +75,7 @@ pub struct Tracker {
     session: Arc<SessionInfo>,
     limits: TrackerLimits,
     statements: HashMap<Bytes, Bytes>,
-    portals: HashMap<Bytes, Option<Bytes>>,
+    portals: HashMap<Bytes, Portal>,
     pending: VecDeque<Pending>,
     /// When the last reply of the pipeline completed; a queued request starts no earlier.
     last_reply: Instant,
@@ -105,7 +114,8 @@ impl Tracker {
     pub fn client_peek(tag: u8) -> usize {
         match tag {
             b'Q' | b'P' => usize::MAX,
-            b'B' | b'E' | b'C' => 1024,
+            b'B' => BIND_PEEK,
+            b'E' | b'C' => 1024,
             _ => 0,
         }
     }
@@ -132,10 +142,7 @@ impl Tracker {
     /// True while a statement has been sent and its completion not yet seen.
     pub fn in_flight(&self) -> bool {
         self.pending.iter().any(|p| {
-            matches!(
-                p,
-                Pending::Execute { .. } | Pending::Query { .. } | Pending::FunctionCall
-            )
+            matches!(p, Pending::Execute { .. } | Pending::Query { .. } | Pending::FunctionCall)
         })
     }
 
@@ -190,12 +197,7 @@ impl Tracker {
             b'S' => self.on_parameter_status(body),
             b'K' => self.backend_key = Some(Bytes::copy_from_slice(body)),
             _ if self.lost => {}
-            b'C' => self.complete(
-                Some(Outcome::Done {
-                    rows: wire::command_rows(body),
-                }),
-                now,
-            ),
+            b'C' => self.complete(Some(Outcome::Done { rows: wire::command_rows(body) }), now),
             b'I' => self.complete(None, now),
             b's' => self.complete(Some(Outcome::Suspended { rows: self.rows }), now),
             b'E' => self.on_error(body, now),
@@ -211,10 +213,7 @@ impl Tracker {
     /// are ignored by the server; without a CopyDone yet, later ones will be too.
     fn on_copy_in(&mut self) {
         self.drop_markers();
-        let end = self
-            .pending
-            .iter()
-            .position(|p| matches!(p, Pending::CopyEnd));
+        let end = self.pending.iter().position(|p| matches!(p, Pending::CopyEnd));
         let mut i = 0;
         self.pending.retain(|p| {
             let during_copy = i > 0 && end.is_none_or(|e| i <= e);
@@ -244,8 +243,7 @@ impl Tracker {
         let (name, sql) = wire::parse_message(body)?;
         let sql = Bytes::copy_from_slice(sql);
         if !name.is_empty() && self.statements.len() < self.limits.max_prepared {
-            self.statements
-                .insert(Bytes::copy_from_slice(name), sql.clone());
+            self.statements.insert(Bytes::copy_from_slice(name), sql.clone());
         } else if name.is_empty() {
             self.statements.insert(Bytes::new(), sql.clone());
         }
@@ -253,19 +251,16 @@ impl Tracker {
     }
 
     fn on_bind(&mut self, head: &[u8], now: Instant) -> Pending {
-        let Some((portal, statement)) = wire::bind_names(head) else {
-            return Pending::Bind {
-                sql: None,
-                sent: now,
-            };
+        let Some((name, statement, params)) = wire::bind_parts(head) else {
+            return Pending::Bind { sql: None, sent: now };
         };
         let sql = self.statements.get(statement).cloned();
-        if portal.is_empty() || self.portals.len() < self.limits.max_prepared {
-            match self.portals.get_mut(portal) {
-                Some(slot) => *slot = sql.clone(),
+        let portal = Portal { sql: sql.clone(), params_hash: xxh3_64(params) };
+        if name.is_empty() || self.portals.len() < self.limits.max_prepared {
+            match self.portals.get_mut(name) {
+                Some(slot) => *slot = portal,
                 None => {
-                    self.portals
-                        .insert(Bytes::copy_from_slice(portal), sql.clone());
+                    self.portals.insert(Bytes::copy_from_slice(name), portal);
                 }
             }
         }
@@ -273,8 +268,8 @@ impl Tracker {
     }
 
     fn on_execute(&mut self, body: &[u8], now: Instant) -> Pending {
-        let sql = wire::execute_portal(body).and_then(|p| self.portals.get(p).cloned().flatten());
-        Pending::Execute { sql, sent: now }
+        let portal = wire::execute_portal(body).and_then(|p| self.portals.get(p).cloned());
+        Pending::Execute { portal: portal.unwrap_or_default(), sent: now }
     }
 
     fn on_close(&mut self, body: &[u8]) {
@@ -308,17 +303,14 @@ impl Tracker {
         self.drop_markers();
         let stmt = match self.pending.front_mut() {
             Some(Pending::Execute { .. }) => match self.pending.pop_front() {
-                Some(Pending::Execute { sql, sent }) => Some(Stmt::extended(sql, sent)),
+                Some(Pending::Execute { portal, sent }) => {
+                    Some(Stmt::extended(portal.sql, sent, portal.params_hash))
+                }
                 _ => None,
             },
             Some(Pending::Query { sql, sent, index }) => {
                 *index += 1;
-                Some(Stmt {
-                    sql: Some(sql.clone()),
-                    index: *index - 1,
-                    sent: *sent,
-                    extended: false,
-                })
+                Some(Stmt::simple(sql.clone(), *index - 1, *sent))
             }
             _ => None,
         };
@@ -338,12 +330,7 @@ impl Tracker {
         match self.pending.front_mut() {
             Some(Pending::Query { sql, sent, index }) => {
                 *index += 1;
-                let stmt = Stmt {
-                    sql: Some(sql.clone()),
-                    index: *index - 1,
-                    sent: *sent,
-                    extended: false,
-                };
+                let stmt = Stmt::simple(sql.clone(), *index - 1, *sent);
                 self.emit(stmt, outcome, now);
             }
             Some(Pending::FunctionCall) | Some(Pending::Sync) | None => {}
@@ -374,10 +361,7 @@ impl Tracker {
             _ => TxState::Idle,
         };
         while let Some(p) = self.pending.pop_front() {
-            if matches!(
-                p,
-                Pending::Sync | Pending::Query { .. } | Pending::FunctionCall
-            ) {
+            if matches!(p, Pending::Sync | Pending::Query { .. } | Pending::FunctionCall) {
                 break;
             }
         }
@@ -409,6 +393,7 @@ impl Tracker {
             sql,
             stmt_index: stmt.index,
             extended: stmt.extended,
+            params_hash: stmt.params_hash,
             duration_us: now.saturating_duration_since(start).as_micros() as u64,
             outcome,
             tx: self.tx,
@@ -423,25 +408,26 @@ struct Stmt {
     index: u32,
     sent: Instant,
     extended: bool,
+    params_hash: u64,
 }
 
 impl Stmt {
-    fn extended(sql: Option<Bytes>, sent: Instant) -> Self {
-        Stmt {
-            sql,
-            index: 0,
-            sent,
-            extended: true,
-        }
+    fn simple(sql: Bytes, index: u32, sent: Instant) -> Self {
+        Stmt { sql: Some(sql), index, sent, extended: false, params_hash: 0 }
+    }
+
+    fn extended(sql: Option<Bytes>, sent: Instant, params_hash: u64) -> Self {
+        Stmt { sql, index: 0, sent, extended: true, params_hash }
     }
 }
 
 /// The statement of a Parse, Bind or Execute that failed.
 fn failed_statement(p: Pending) -> Option<Stmt> {
     match p {
-        Pending::Parse { sql, sent } => Some(Stmt::extended(Some(sql), sent)),
-        Pending::Bind { sql, sent } | Pending::Execute { sql, sent } => {
-            Some(Stmt::extended(sql, sent))
+        Pending::Parse { sql, sent } => Some(Stmt::extended(Some(sql), sent, 0)),
+        Pending::Bind { sql, sent } => Some(Stmt::extended(sql, sent, 0)),
+        Pending::Execute { portal, sent } => {
+            Some(Stmt::extended(portal.sql, sent, portal.params_hash))
         }
         _ => None,
     }

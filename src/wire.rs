@@ -106,11 +106,7 @@ fn parse_startup_message(code: u32, body: &[u8]) -> Result<StartupPacket<'_>, Fr
         params.push((name, value));
         rest = after;
     }
-    Ok(StartupPacket::Startup {
-        major,
-        minor,
-        params,
-    })
+    Ok(StartupPacket::Startup { major, minor, params })
 }
 
 /// Splits a null-terminated string off the front of `buf`.
@@ -146,10 +142,7 @@ pub struct Splitter {
 impl Splitter {
     /// A splitter that rejects frames declaring more than `max_len` bytes.
     pub fn new(max_len: u32) -> Self {
-        Splitter {
-            streaming: 0,
-            max_len,
-        }
+        Splitter { streaming: 0, max_len }
     }
 
     /// True when the previous scan ended inside a frame's streamed body.
@@ -167,18 +160,12 @@ impl Splitter {
         let mut pos = self.streaming.min(buf.len());
         self.streaming -= pos;
         if self.streaming > 0 {
-            return Ok(Progress {
-                forward: pos,
-                need: 0,
-            });
+            return Ok(Progress { forward: pos, need: 0 });
         }
         loop {
             let rest = &buf[pos..];
             let Some(header) = rest.get(..5) else {
-                return Ok(Progress {
-                    forward: pos,
-                    need: 5,
-                });
+                return Ok(Progress { forward: pos, need: 5 });
             };
             let tag = header[0];
             let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
@@ -186,20 +173,14 @@ impl Splitter {
             let body_len = len as usize - 4;
             let want = peek(tag).min(body_len);
             let Some(head) = rest.get(5..5 + want) else {
-                return Ok(Progress {
-                    forward: pos,
-                    need: 5 + want,
-                });
+                return Ok(Progress { forward: pos, need: 5 + want });
             };
             on_frame(tag, head, body_len);
             if rest.len() >= 1 + len as usize {
                 pos += 1 + len as usize;
             } else {
                 self.streaming = 1 + len as usize - rest.len();
-                return Ok(Progress {
-                    forward: buf.len(),
-                    need: 0,
-                });
+                return Ok(Progress { forward: buf.len(), need: 0 });
             }
         }
     }
@@ -209,11 +190,7 @@ impl Splitter {
             return Err(FrameError::BadLength { tag: Tag(tag), len });
         }
         if len > self.max_len {
-            return Err(FrameError::TooLong {
-                tag: Tag(tag),
-                len,
-                max: self.max_len,
-            });
+            return Err(FrameError::TooLong { tag: Tag(tag), len, max: self.max_len });
         }
         Ok(())
     }
@@ -222,12 +199,7 @@ impl Splitter {
 /// Encodes an ErrorResponse frame.
 pub fn error_response(severity: &str, sqlstate: &str, message: &str) -> Vec<u8> {
     let mut body = Vec::with_capacity(32 + message.len());
-    for (field, value) in [
-        (b'S', severity),
-        (b'V', severity),
-        (b'C', sqlstate),
-        (b'M', message),
-    ] {
+    for (field, value) in [(b'S', severity), (b'V', severity), (b'C', sqlstate), (b'M', message)] {
         body.push(field);
         body.extend(value.bytes().filter(|&b| b != 0));
         body.push(0);
@@ -282,11 +254,12 @@ pub fn parse_message(body: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((name, query))
 }
 
-/// Bind: (portal name, statement name), read from the head of the body.
-pub fn bind_names(head: &[u8]) -> Option<(&[u8], &[u8])> {
+/// Bind: (portal name, statement name, the rest: formats and parameter values), read from
+/// the head of the body.
+pub fn bind_parts(head: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     let (portal, rest) = cstr(head)?;
-    let (statement, _) = cstr(rest)?;
-    Some((portal, statement))
+    let (statement, rest) = cstr(rest)?;
+    Some((portal, statement, rest))
 }
 
 /// Execute: the portal name.

@@ -21,10 +21,7 @@ pub fn normalize(sql: &str) -> Pattern {
     }
 }
 pub fn split_statements(sql: &str) -> Vec<&str> {
-    sql.split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
+    sql.split(';').map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 pub struct Fingerprinter;
 impl Fingerprinter {

@@ -44,9 +44,7 @@ pub async fn serve(
     state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
 /// The routes, with JSON 404 and 405 fallbacks.
@@ -68,10 +66,7 @@ struct Health {
 
 async fn healthz(State(state): State<HttpState>) -> Json<Health> {
     let uptime_s = state.started.elapsed().as_secs();
-    Json(Health {
-        status: "ok",
-        uptime_s,
-    })
+    Json(Health { status: "ok", uptime_s })
 }
 
 /// `/api/patterns` query parameters as received; validated by [`PatternsQuery::parse`].
@@ -165,10 +160,7 @@ struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
@@ -184,12 +176,6 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(ErrorBody {
-                error: &self.message,
-            }),
-        )
-            .into_response()
+        (self.status, Json(ErrorBody { error: &self.message })).into_response()
     }
 }

@@ -75,11 +75,7 @@ async fn negotiate(client: &mut TcpStream) -> Result<Accepted, HandshakeError> {
             StartupPacket::CancelRequest(_) => return Ok(Accepted::Cancel(packet)),
             StartupPacket::Startup { params, .. } => {
                 let info = session_info(&params);
-                return Ok(Accepted::Startup(Startup {
-                    packet,
-                    info,
-                    leftover: buf,
-                }));
+                return Ok(Accepted::Startup(Startup { packet, info, leftover: buf }));
             }
         }
     }

@@ -109,9 +109,7 @@ fn admit(socket: TcpStream, peer: SocketAddr, ctx: &Arc<ProxyContext>, slots: &A
 
 async fn refuse(mut socket: TcpStream) {
     let msg = "sorry, too many clients already (pgscope proxy.max_client_connections)";
-    let _ = socket
-        .write_all(&wire::error_response("FATAL", "53300", msg))
-        .await;
+    let _ = socket.write_all(&wire::error_response("FATAL", "53300", msg)).await;
 }
 
 /// One client, from its first byte to its last. Errors are logged here, once.
@@ -128,9 +126,7 @@ async fn handle_client(mut client: TcpStream, conn_id: u64, ctx: &ProxyContext) 
     };
     let result = match accepted {
         handshake::Accepted::Cancel(packet) => {
-            ctx.counters
-                .cancels_forwarded
-                .fetch_add(1, Ordering::Relaxed);
+            ctx.counters.cancels_forwarded.fetch_add(1, Ordering::Relaxed);
             session::forward_cancel(&ctx.config, &packet).await
         }
         handshake::Accepted::Startup(startup) => session::run(client, startup, conn_id, ctx).await,

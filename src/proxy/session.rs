@@ -29,10 +29,7 @@ const READ_CHUNK: usize = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("cannot connect to upstream {upstream}: {source}")]
-    Connect {
-        upstream: String,
-        source: std::io::Error,
-    },
+    Connect { upstream: String, source: std::io::Error },
     #[error("upstream {upstream} did not accept a connection within {secs} s")]
     ConnectTimeout { upstream: String, secs: u64 },
     #[error("invalid message from client: {0}")]
@@ -56,20 +53,13 @@ pub async fn run(
     let mut server = match connect_upstream(config).await {
         Ok(server) => server,
         Err(e) => {
-            ctx.counters
-                .upstream_connect_errors
-                .fetch_add(1, Ordering::Relaxed);
+            ctx.counters.upstream_connect_errors.fetch_add(1, Ordering::Relaxed);
             let msg = format!("pgscope: {e}");
-            let _ = client
-                .write_all(&wire::error_response("FATAL", "08006", &msg))
-                .await;
+            let _ = client.write_all(&wire::error_response("FATAL", "08006", &msg)).await;
             return Err(e);
         }
     };
-    server
-        .write_all(&startup.packet)
-        .await
-        .map_err(SessionError::ServerIo)?;
+    server.write_all(&startup.packet).await.map_err(SessionError::ServerIo)?;
     let limits = TrackerLimits {
         max_prepared: config.max_prepared_per_connection,
         ..TrackerLimits::default()
@@ -125,9 +115,7 @@ async fn finish(
     ctx: &ProxyContext,
 ) -> Result<(), SessionError> {
     if tracker.is_lost() {
-        ctx.counters
-            .sessions_untracked
-            .fetch_add(1, Ordering::Relaxed);
+        ctx.counters.sessions_untracked.fetch_add(1, Ordering::Relaxed);
     }
     let result = match end {
         End::Client(r) => {
@@ -142,9 +130,7 @@ async fn finish(
         ctx.counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &result {
             let msg = format!("pgscope: {e}");
-            let _ = client
-                .write_all(&wire::error_response("FATAL", "08P01", &msg))
-                .await;
+            let _ = client.write_all(&wire::error_response("FATAL", "08P01", &msg)).await;
         }
     }
     result
@@ -154,9 +140,7 @@ async fn cancel_abandoned(tracker: &Tracker, ctx: &ProxyContext) {
     let Some(key) = tracker.backend_key() else {
         return;
     };
-    ctx.counters
-        .cancels_on_disconnect
-        .fetch_add(1, Ordering::Relaxed);
+    ctx.counters.cancels_on_disconnect.fetch_add(1, Ordering::Relaxed);
     debug!("client left with a query running; cancelling it");
     if let Err(e) = forward_cancel(&ctx.config, &wire::cancel_request(key)).await {
         debug!(error = %e, "cancel of abandoned query failed");
@@ -166,10 +150,7 @@ async fn cancel_abandoned(tracker: &Tracker, ctx: &ProxyContext) {
 /// Sends a CancelRequest packet to the upstream and waits (briefly) for it to hang up.
 pub async fn forward_cancel(config: &Config, packet: &[u8]) -> Result<(), SessionError> {
     let mut server = connect_upstream(config).await?;
-    server
-        .write_all(packet)
-        .await
-        .map_err(SessionError::ServerIo)?;
+    server.write_all(packet).await.map_err(SessionError::ServerIo)?;
     let mut sink = [0u8; 16];
     let _ = tokio::time::timeout(Duration::from_secs(5), server.read(&mut sink)).await;
     Ok(())
@@ -198,13 +179,7 @@ impl<'a> Pump<'a> {
             Side::Client => &ctx.counters.bytes_from_clients,
             Side::Server => &ctx.counters.bytes_from_server,
         };
-        Pump {
-            buf,
-            splitter: Splitter::new(max_len),
-            side,
-            events: &ctx.events,
-            bytes,
-        }
+        Pump { buf, splitter: Splitter::new(max_len), side, events: &ctx.events, bytes }
     }
 
     /// Forwards until the source closes (`Ok`) or something fails.
@@ -225,16 +200,10 @@ impl<'a> Pump<'a> {
                     .await
                     .map_err(|e| self.write_error(e))?;
                 self.buf.advance(progress.forward);
-                self.bytes
-                    .fetch_add(progress.forward as u64, Ordering::Relaxed);
+                self.bytes.fetch_add(progress.forward as u64, Ordering::Relaxed);
             }
             self.make_room(progress.need);
-            if src
-                .read_buf(&mut self.buf)
-                .await
-                .map_err(|e| self.read_error(e))?
-                == 0
-            {
+            if src.read_buf(&mut self.buf).await.map_err(|e| self.read_error(e))? == 0 {
                 return Ok(());
             }
         }
@@ -247,14 +216,10 @@ impl<'a> Pump<'a> {
         let progress = match self.side {
             Side::Client => self
                 .splitter
-                .scan(&self.buf, Tracker::client_peek, |tag, body, _| {
-                    t.on_client(tag, body, now)
-                }),
+                .scan(&self.buf, Tracker::client_peek, |tag, body, _| t.on_client(tag, body, now)),
             Side::Server => self
                 .splitter
-                .scan(&self.buf, Tracker::server_peek, |tag, body, _| {
-                    t.on_server(tag, body, now)
-                }),
+                .scan(&self.buf, Tracker::server_peek, |tag, body, _| t.on_server(tag, body, now)),
         };
         for event in t.drain_events() {
             self.events.send(event);

@@ -18,10 +18,7 @@ pub fn find_bin_dir() -> Result<PathBuf, ScratchPgError> {
             return Ok(dir);
         }
         return Err(ScratchPgError::BinariesNotFound {
-            reason: format!(
-                "{BIN_DIR_ENV}={} holds no initdb and postgres",
-                dir.display()
-            ),
+            reason: format!("{BIN_DIR_ENV}={} holds no initdb and postgres", dir.display()),
         });
     }
     if let Some(dir) = pg_config_bindir().filter(|dir| has_server_binaries(dir)) {

@@ -28,10 +28,7 @@ impl RunAs {
         let user = User::from_name("postgres")
             .map_err(ScratchPgError::UserLookup)?
             .ok_or(ScratchPgError::NoPostgresUser)?;
-        Ok(Some(RunAs {
-            uid: user.uid,
-            gid: user.gid,
-        }))
+        Ok(Some(RunAs { uid: user.uid, gid: user.gid }))
     }
 
     /// Makes `cmd` run as this user. std's `uid()` also drops root's supplementary groups
@@ -71,12 +68,7 @@ impl<'a> Cluster<'a> {
         run_as: Option<RunAs>,
         hba_lines: &[String],
     ) -> Result<Cluster<'a>, ScratchPgError> {
-        let mut cluster = Cluster {
-            root,
-            bin_dir,
-            run_as,
-            base_conf: String::new(),
-        };
+        let mut cluster = Cluster { root, bin_dir, run_as, base_conf: String::new() };
         cluster.give_to_server_user()?;
         cluster.run_initdb().await?;
         cluster.write_hba(hba_lines)?;
@@ -126,20 +118,13 @@ impl<'a> Cluster<'a> {
     /// server user.
     pub(super) fn server_command(&self) -> Result<Command, ScratchPgError> {
         let log_path = self.log_path();
-        let log = File::create(&log_path).map_err(io_context(format!(
-            "could not create {}",
-            log_path.display()
-        )))?;
-        let log_err = log
-            .try_clone()
-            .map_err(io_context("could not duplicate the log file handle"))?;
+        let log = File::create(&log_path)
+            .map_err(io_context(format!("could not create {}", log_path.display())))?;
+        let log_err =
+            log.try_clone().map_err(io_context("could not duplicate the log file handle"))?;
         self.give_to_server_user()?;
         let mut cmd = self.command("postgres");
-        cmd.arg("-D")
-            .arg(self.data_dir())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+        cmd.arg("-D").arg(self.data_dir()).stdin(Stdio::null()).stdout(log).stderr(log_err);
         Ok(cmd)
     }
 
@@ -149,24 +134,12 @@ impl<'a> Cluster<'a> {
         let mut cmd = self.command("initdb");
         cmd.arg("-D")
             .arg(self.data_dir())
-            .args([
-                "-U",
-                SUPERUSER,
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ])
+            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"])
             .stdin(Stdio::null());
         let output = tokio::process::Command::from(cmd)
             .output()
             .await
-            .map_err(io_context(format!(
-                "could not run {}/initdb",
-                self.bin_dir.display()
-            )))?;
+            .map_err(io_context(format!("could not run {}/initdb", self.bin_dir.display())))?;
         if output.status.success() {
             return Ok(());
         }

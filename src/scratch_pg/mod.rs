@@ -169,12 +169,7 @@ impl ScratchPg {
         let cluster = Cluster::init(dir.path(), &bin_dir, run_as, &opts.hba_lines).await?;
         let (server, port) = start_on_free_port(&cluster, &opts).await?;
         debug!(port, pid = server.pid(), elapsed = ?started.elapsed(), "scratch PostgreSQL ready");
-        Ok(ScratchPg {
-            server,
-            dir,
-            bin_dir,
-            port,
-        })
+        Ok(ScratchPg { server, dir, bin_dir, port })
     }
 
     /// The loopback TCP port the server listens on.
@@ -214,8 +209,7 @@ impl ScratchPg {
         let ScratchPg { server, dir, .. } = self;
         server.stop().await?;
         let path = dir.path().display().to_string();
-        dir.close()
-            .map_err(io_context(format!("could not remove {path}")))
+        dir.close().map_err(io_context(format!("could not remove {path}")))
     }
 }
 
@@ -235,25 +229,16 @@ async fn start_on_free_port(
         cluster.configure(&server_settings(opts, port, cluster.root()))?;
         let mut server = ServerProcess::spawn(cluster)?;
         debug!(attempt, port, pid = server.pid(), "started postgres");
-        match server
-            .wait_ready(&conn_str(port, SUPERUSER, "postgres"))
-            .await
-        {
+        match server.wait_ready(&conn_str(port, SUPERUSER, "postgres")).await {
             Ok(()) => return Ok((server, port)),
             Err(StartFailure::PortTaken { log_tail: tail }) => {
-                debug!(
-                    attempt,
-                    port, "port taken before postgres could bind it; retrying"
-                );
+                debug!(attempt, port, "port taken before postgres could bind it; retrying");
                 log_tail = tail;
             }
             Err(StartFailure::Failed(err)) => return Err(err),
         }
     }
-    Err(ScratchPgError::NoFreePort {
-        attempts: PORT_ATTEMPTS,
-        log_tail,
-    })
+    Err(ScratchPgError::NoFreePort { attempts: PORT_ATTEMPTS, log_tail })
 }
 
 /// Asks the kernel for a free loopback port. Someone may take it before the server binds it;
@@ -261,9 +246,7 @@ async fn start_on_free_port(
 fn pick_free_port() -> Result<u16, ScratchPgError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(io_context("could not bind 127.0.0.1:0 to find a free port"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(io_context("could not read the probed port"))?;
+    let addr = listener.local_addr().map_err(io_context("could not read the probed port"))?;
     Ok(addr.port())
 }
 

@@ -55,15 +55,9 @@ pub(super) struct ServerProcess {
 impl ServerProcess {
     /// Starts `postgres` for the (configured) cluster.
     pub(super) fn spawn(cluster: &Cluster<'_>) -> Result<ServerProcess, ScratchPgError> {
-        let child = cluster
-            .server_command()?
-            .spawn()
-            .map_err(io_context("could not start postgres"))?;
-        Ok(ServerProcess {
-            pid: child.id(),
-            child: Some(child),
-            log_path: cluster.log_path(),
-        })
+        let child =
+            cluster.server_command()?.spawn().map_err(io_context("could not start postgres"))?;
+        Ok(ServerProcess { pid: child.id(), child: Some(child), log_path: cluster.log_path() })
     }
 
     /// The server's PID (the postmaster).
@@ -134,10 +128,9 @@ impl ServerProcess {
         debug!(pid = self.pid, "postgres did not stop in time; killing it");
         self.signal(Signal::SIGKILL)?;
         if let Some(mut child) = self.child.take() {
-            child.wait().map_err(io_context(format!(
-                "could not wait for postgres (pid {})",
-                self.pid
-            )))?;
+            child
+                .wait()
+                .map_err(io_context(format!("could not wait for postgres (pid {})", self.pid)))?;
         }
         Ok(())
     }
@@ -151,10 +144,7 @@ impl ServerProcess {
         match kill(pid, signal) {
             // Already exited but not reaped yet: nothing left to signal.
             Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
-            Err(source) => Err(ScratchPgError::Signal {
-                pid: self.pid,
-                source,
-            }),
+            Err(source) => Err(ScratchPgError::Signal { pid: self.pid, source }),
         }
     }
 
@@ -163,10 +153,9 @@ impl ServerProcess {
         let Some(child) = self.child.as_mut() else {
             return Ok(None);
         };
-        let status = child.try_wait().map_err(io_context(format!(
-            "could not check on postgres (pid {})",
-            self.pid
-        )))?;
+        let status = child
+            .try_wait()
+            .map_err(io_context(format!("could not check on postgres (pid {})", self.pid)))?;
         if let Some(status) = status {
             debug!(pid = self.pid, %status, "postgres exited");
             self.child = None;
@@ -219,6 +208,5 @@ async fn probe(conn_str: &str) -> Result<(), tokio_postgres::Error> {
 /// Whether a failed probe still shows a server accepting connections: it answered with an
 /// error other than "the database system is starting up" (e.g. a rejected password).
 fn server_answered(err: &tokio_postgres::Error) -> bool {
-    err.code()
-        .is_some_and(|code| *code != SqlState::CANNOT_CONNECT_NOW)
+    err.code().is_some_and(|code| *code != SqlState::CANNOT_CONNECT_NOW)
 }

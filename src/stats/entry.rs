@@ -117,11 +117,7 @@ impl Entry {
             parsed: self.parsed,
             calls: self.calls,
             total_ms: ms(self.total_us as f64),
-            min_ms: ms(if self.calls == 0 {
-                0.0
-            } else {
-                self.min_us as f64
-            }),
+            min_ms: ms(if self.calls == 0 { 0.0 } else { self.min_us as f64 }),
             max_ms: ms(self.max_us as f64),
             mean_ms: ms(self.mean_us),
             stddev_ms: ms(self.stddev_us()),
@@ -146,10 +142,7 @@ impl Entry {
 
     fn errors_by_class(&self) -> BTreeMap<String, u64> {
         let class_name = |c: &[u8; 2]| String::from_utf8_lossy(c).into_owned();
-        self.error_classes
-            .iter()
-            .map(|(c, n)| (class_name(c), *n))
-            .collect()
+        self.error_classes.iter().map(|(c, n)| (class_name(c), *n)).collect()
     }
 
     /// Heap bytes owned by this entry (text, histogram counts, error classes).

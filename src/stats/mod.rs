@@ -131,11 +131,7 @@ impl Default for StatsStore {
 impl StatsStore {
     /// An empty store tracking at most `max_patterns` patterns (at least one).
     pub fn new(max_patterns: usize) -> Self {
-        StatsStore {
-            entries: HashMap::new(),
-            max_patterns: max_patterns.max(1),
-            evictions: 0,
-        }
+        StatsStore { entries: HashMap::new(), max_patterns: max_patterns.max(1), evictions: 0 }
     }
 
     /// Adds one execution. O(1) amortized; allocates only for a new pattern (or the first
@@ -172,11 +168,8 @@ impl StatsStore {
     /// Snapshot rows sorted by key (descending), at most `limit`.
     /// Ties go to more calls, then to the lower id, so the order is deterministic.
     pub fn top(&self, sort: SortKey, limit: usize) -> Vec<PatternSummary> {
-        let mut ranked: Vec<(f64, u64, u64, &Entry)> = self
-            .entries
-            .iter()
-            .map(|(id, e)| (sort_value(e, sort), e.calls, *id, e))
-            .collect();
+        let mut ranked: Vec<(f64, u64, u64, &Entry)> =
+            self.entries.iter().map(|(id, e)| (sort_value(e, sort), e.calls, *id, e)).collect();
         let order = |a: &(f64, u64, u64, &Entry), b: &(f64, u64, u64, &Entry)| {
             b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2))
         };
@@ -200,11 +193,8 @@ impl StatsStore {
     /// one batch, so a full store pays for eviction once per `max/20` new patterns.
     fn evict_batch(&mut self) {
         let count = (self.max_patterns / EVICT_DIVISOR).max(1);
-        let mut candidates: Vec<(u64, u64, u64)> = self
-            .entries
-            .iter()
-            .map(|(id, e)| (e.total_us, e.calls, *id))
-            .collect();
+        let mut candidates: Vec<(u64, u64, u64)> =
+            self.entries.iter().map(|(id, e)| (e.total_us, e.calls, *id)).collect();
         if count < candidates.len() {
             candidates.select_nth_unstable(count - 1);
             candidates.truncate(count);

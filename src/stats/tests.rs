@@ -38,11 +38,7 @@ fn mean_stddev_min_max_total() {
     assert_eq!(s.total_ms, 40.0);
     assert_eq!((s.min_ms, s.max_ms), (2.0, 9.0));
     assert!(close(s.mean_ms, 5.0, 1e-9));
-    assert!(
-        close(s.stddev_ms, 2.0, 1e-9),
-        "population stddev: {}",
-        s.stddev_ms
-    );
+    assert!(close(s.stddev_ms, 2.0, 1e-9), "population stddev: {}", s.stddev_ms);
 }
 
 #[test]
@@ -82,13 +78,7 @@ fn rows_sum_done_and_suspended() {
     store.record(&obs(1, 10, Outcome::Done { rows: Some(5) }));
     store.record(&obs(1, 10, Outcome::Done { rows: None }));
     store.record(&obs(1, 10, Outcome::Suspended { rows: 100 }));
-    store.record(&obs(
-        1,
-        10,
-        Outcome::Error {
-            sqlstate: *b"57014",
-        },
-    ));
+    store.record(&obs(1, 10, Outcome::Error { sqlstate: *b"57014" }));
     let s = only(&store);
     assert_eq!(s.rows, 105);
     assert_eq!(s.calls, 4);
@@ -126,11 +116,7 @@ fn text_and_parsed_come_from_first_sighting() {
     let mut first = obs(1, 10, DONE);
     first.parsed = false;
     store.record(&first);
-    store.record(&Observation {
-        pattern_text: "other",
-        parsed: true,
-        ..first
-    });
+    store.record(&Observation { pattern_text: "other", parsed: true, ..first });
     let s = only(&store);
     assert_eq!(s.pattern, "SELECT * FROM t WHERE id = $1");
     assert!(!s.parsed);
@@ -151,19 +137,12 @@ fn eviction_drops_least_total_time_in_one_batch() {
     assert_eq!((store.len(), store.evictions()), (100, 0));
     store.record(&obs(1000, 1, DONE));
     assert_eq!((store.len(), store.evictions()), (96, 5));
-    let ids: Vec<String> = store
-        .top(SortKey::Total, 1000)
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+    let ids: Vec<String> = store.top(SortKey::Total, 1000).into_iter().map(|s| s.id).collect();
     for evicted in 0..5u64 {
         assert!(!ids.contains(&format!("{evicted:016x}")));
     }
     assert!(ids.contains(&format!("{:016x}", 5)));
-    assert!(
-        ids.contains(&format!("{:016x}", 1000)),
-        "the newcomer is kept"
-    );
+    assert!(ids.contains(&format!("{:016x}", 1000)), "the newcomer is kept");
 }
 
 #[test]
@@ -173,11 +152,7 @@ fn eviction_ties_break_on_fewest_calls() {
     store.record(&obs(2, 50, DONE));
     store.record(&obs(2, 50, DONE));
     store.record(&obs(3, 1, DONE));
-    let ids: Vec<String> = store
-        .top(SortKey::Calls, 10)
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+    let ids: Vec<String> = store.top(SortKey::Calls, 10).into_iter().map(|s| s.id).collect();
     assert_eq!(ids, [format!("{:016x}", 2), format!("{:016x}", 3)]);
     assert_eq!(store.evictions(), 1);
 }
@@ -190,9 +165,7 @@ fn hits_on_a_full_store_do_not_evict() {
 }
 
 fn ids(rows: &[PatternSummary]) -> Vec<u64> {
-    rows.iter()
-        .map(|s| u64::from_str_radix(&s.id, 16).expect("hex id"))
-        .collect()
+    rows.iter().map(|s| u64::from_str_radix(&s.id, 16).expect("hex id")).collect()
 }
 
 /// Pattern 1: many fast calls. 2: one slow call. 3: a few calls with one slow outlier.
@@ -273,8 +246,5 @@ fn memory_per_pattern_matches_doc_comment() {
     let histogram = entry.heap_bytes() - "SELECT * FROM t WHERE id = $1".len();
     assert_eq!(histogram, 13_312, "update the StatsStore doc comment");
     let fixed = std::mem::size_of::<Entry>() + std::mem::size_of::<u64>();
-    assert!(
-        fixed <= 300,
-        "fixed part {fixed} bytes: update the doc comment"
-    );
+    assert!(fixed <= 300, "fixed part {fixed} bytes: update the doc comment");
 }

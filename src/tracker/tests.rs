@@ -47,10 +47,7 @@ fn ready(state: u8) -> Step {
     S(b'Z', vec![state])
 }
 fn error(code: &str) -> Step {
-    S(
-        b'E',
-        cstrs(&["SERROR", "VERROR", &format!("C{code}"), "Mboom", ""]),
-    )
+    S(b'E', cstrs(&["SERROR", "VERROR", &format!("C{code}"), "Mboom", ""]))
 }
 fn row() -> Step {
     S(b'D', vec![0, 1, 0, 0, 0, 1, b'1'])
@@ -110,10 +107,7 @@ fn multi_statement_simple_query_times_each_statement() {
         ready(b'I'),
     ]);
     let got: Vec<_> = ev.iter().map(|e| (e.1, e.2, e.3)).collect();
-    assert_eq!(
-        got,
-        vec![(0, ok(None), 1), (1, ok(Some(3)), 5), (2, ok(None), 2)]
-    );
+    assert_eq!(got, vec![(0, ok(None), 1), (1, ok(Some(3)), 5), (2, ok(None), 2)]);
 }
 
 #[test]
@@ -126,12 +120,7 @@ fn error_in_simple_query_skips_the_rest() {
     ]);
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[1].1, 1);
-    assert_eq!(
-        ev[1].2,
-        Outcome::Error {
-            sqlstate: *b"42703"
-        }
-    );
+    assert_eq!(ev[1].2, Outcome::Error { sqlstate: *b"42703" });
     assert!(!t.in_flight());
 }
 
@@ -199,10 +188,7 @@ fn named_statements_are_remembered_across_syncs() {
         ready(b'I'),
     ]);
     assert_eq!(ev.len(), 2);
-    assert!(
-        ev.iter()
-            .all(|e| e.0 == "SELECT abalance FROM a WHERE aid = $1")
-    );
+    assert!(ev.iter().all(|e| e.0 == "SELECT abalance FROM a WHERE aid = $1"));
 }
 
 #[test]
@@ -247,15 +233,7 @@ fn error_skips_to_sync_and_later_pipeline_continues() {
     ]);
     assert_eq!(
         ev.iter().map(|e| (e.0.as_str(), e.2)).collect::<Vec<_>>(),
-        vec![
-            (
-                "SELECT 1/0",
-                Outcome::Error {
-                    sqlstate: *b"22012"
-                }
-            ),
-            ("SELECT 3", ok(Some(1)))
-        ]
+        vec![("SELECT 1/0", Outcome::Error { sqlstate: *b"22012" }), ("SELECT 3", ok(Some(1)))]
     );
     assert!(!t.in_flight());
 }
@@ -270,17 +248,7 @@ fn parse_error_counts_the_statement() {
         error("42601"),
         ready(b'I'),
     ]);
-    assert_eq!(
-        ev,
-        vec![(
-            "SELEC 1".into(),
-            0,
-            Outcome::Error {
-                sqlstate: *b"42601"
-            },
-            0
-        )]
-    );
+    assert_eq!(ev, vec![("SELEC 1".into(), 0, Outcome::Error { sqlstate: *b"42601" }, 0)]);
 }
 
 #[test]
@@ -348,10 +316,7 @@ fn in_flight_while_waiting_and_backend_key_kept() {
 #[test]
 fn pending_bound_stops_following_not_forwarding() {
     let now = Instant::now();
-    let limits = TrackerLimits {
-        max_prepared: 10,
-        max_pending: 4,
-    };
+    let limits = TrackerLimits { max_prepared: 10, max_pending: 4 };
     let mut t = Tracker::new(1, SessionInfo::default(), limits, now);
     for _ in 0..5 {
         t.on_client(b'S', &[], now);
@@ -375,12 +340,7 @@ fn malformed_bodies_never_panic() {
 
 fn copy_frames(pipelined: bool) -> Vec<Step> {
     // tokio-postgres: Bind/Execute/Sync, then (after CopyInResponse) CopyData, CopyDone, Sync.
-    let mut steps = vec![
-        parse("s0", "COPY t FROM STDIN"),
-        sync(),
-        S(b'1', vec![]),
-        ready(b'I'),
-    ];
+    let mut steps = vec![parse("s0", "COPY t FROM STDIN"), sync(), S(b'1', vec![]), ready(b'I')];
     steps.extend([bind("", "s0"), execute("", 0), sync()]);
     let client_data = [C(b'd', b"1\n".to_vec()), C(b'c', vec![]), sync()];
     if pipelined {
@@ -403,12 +363,50 @@ fn sync_during_extended_copy_in_owes_no_reply() {
         let got: Vec<_> = ev.iter().map(|e| (e.0.as_str(), e.2)).collect();
         assert_eq!(
             got,
-            vec![
-                ("COPY t FROM STDIN", ok(Some(1))),
-                ("SELECT 1", ok(Some(1)))
-            ],
+            vec![("COPY t FROM STDIN", ok(Some(1))), ("SELECT 1", ok(Some(1)))],
             "pipelined: {pipelined}"
         );
         assert!(!t.in_flight());
     }
+}
+
+#[test]
+fn parameter_values_are_hashed_not_kept() {
+    let bind_with = |value: &[u8]| {
+        let mut b = cstrs(&["", "s"]);
+        b.extend_from_slice(&[0, 0, 0, 1]);
+        b.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        b.extend_from_slice(value);
+        b.extend_from_slice(&[0, 0]);
+        C(b'B', b)
+    };
+    let mut steps = vec![
+        parse("s", "SELECT * FROM books WHERE author_id = $1"),
+        sync(),
+        S(b'1', vec![]),
+        ready(b'I'),
+    ];
+    for value in [&b"7"[..], b"8", b"7"] {
+        steps.extend([
+            bind_with(value),
+            execute("", 0),
+            sync(),
+            S(b'2', vec![]),
+            done("SELECT 1"),
+            ready(b'I'),
+        ]);
+    }
+    let start = Instant::now();
+    let mut t = Tracker::new(1, SessionInfo::default(), TrackerLimits::default(), start);
+    for step in steps {
+        match step {
+            C(tag, body) => t.on_client(tag, &body, start),
+            S(tag, body) => t.on_server(tag, &body, start),
+            Wait(_) => {}
+        }
+    }
+    let hashes: Vec<u64> = t.drain_events().map(|e| e.params_hash).collect();
+    assert_eq!(hashes.len(), 3);
+    assert_ne!(hashes[0], hashes[1]);
+    assert_eq!(hashes[0], hashes[2]);
 }

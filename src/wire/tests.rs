@@ -9,9 +9,7 @@ fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
 
 fn collect(s: &mut Splitter, buf: &[u8], peek: usize) -> (Progress, Vec<(u8, Vec<u8>, usize)>) {
     let mut seen = Vec::new();
-    let p = s
-        .scan(buf, |_| peek, |t, b, l| seen.push((t, b.to_vec(), l)))
-        .expect("valid frames");
+    let p = s.scan(buf, |_| peek, |t, b, l| seen.push((t, b.to_vec(), l))).expect("valid frames");
     (p, seen)
 }
 
@@ -61,7 +59,7 @@ fn peek_hands_over_only_the_head() {
     let buf = frame(b'B', b"portal\0stmt\0lots of parameter bytes");
     let (p, seen) = collect(&mut Splitter::new(1 << 20), &buf[..5 + 12], 12);
     assert_eq!(p.forward, 17);
-    assert_eq!(bind_names(&seen[0].1), Some((&b"portal"[..], &b"stmt"[..])));
+    assert_eq!(bind_parts(&seen[0].1), Some((&b"portal"[..], &b"stmt"[..], &b""[..])));
 }
 
 #[test]
@@ -70,19 +68,12 @@ fn bad_lengths_are_errors_before_any_allocation() {
     let short = [b'Q', 0, 0, 0, 3];
     assert_eq!(
         s.scan(&short, |_| 0, |_, _, _| {}),
-        Err(FrameError::BadLength {
-            tag: Tag(b'Q'),
-            len: 3
-        })
+        Err(FrameError::BadLength { tag: Tag(b'Q'), len: 3 })
     );
     let long = [b'Q', 0, 0, 1, 0];
     assert_eq!(
         Splitter::new(100).scan(&long, |_| 0, |_, _, _| {}),
-        Err(FrameError::TooLong {
-            tag: Tag(b'Q'),
-            len: 256,
-            max: 100
-        })
+        Err(FrameError::TooLong { tag: Tag(b'Q'), len: 256, max: 100 })
     );
 }
 
@@ -94,11 +85,7 @@ fn startup_packets_decode() {
     pkt.extend_from_slice(&196_608u32.to_be_bytes());
     pkt.extend_from_slice(body);
     assert_eq!(startup_packet_len(&pkt), Ok(Some(pkt.len())));
-    let StartupPacket::Startup {
-        major,
-        minor,
-        params,
-    } = parse_startup(&pkt).expect("valid")
+    let StartupPacket::Startup { major, minor, params } = parse_startup(&pkt).expect("valid")
     else {
         panic!("not a startup message")
     };
@@ -108,10 +95,7 @@ fn startup_packets_decode() {
     let ssl = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
     assert_eq!(parse_startup(&ssl), Ok(StartupPacket::SslRequest));
     let cancel = cancel_request(&[0, 0, 0, 1, 9, 9, 9, 9]);
-    assert_eq!(
-        parse_startup(&cancel),
-        Ok(StartupPacket::CancelRequest(&cancel[..]))
-    );
+    assert_eq!(parse_startup(&cancel), Ok(StartupPacket::CancelRequest(&cancel[..])));
 }
 
 #[test]
@@ -120,21 +104,12 @@ fn garbage_startup_is_an_error() {
         startup_packet_len(b"GET / HTTP/1.1\r\n"),
         Err(FrameError::BadStartupLength(0x47455420))
     );
-    assert_eq!(
-        startup_packet_len(&[0, 0, 0, 2]),
-        Err(FrameError::BadStartupLength(2))
-    );
+    assert_eq!(startup_packet_len(&[0, 0, 0, 2]), Err(FrameError::BadStartupLength(2)));
     assert_eq!(startup_packet_len(&[0, 0]), Ok(None));
     let v2 = [0, 0, 0, 8, 0, 2, 0, 0];
-    assert_eq!(
-        parse_startup(&v2),
-        Err(FrameError::UnsupportedProtocol { major: 2, minor: 0 })
-    );
+    assert_eq!(parse_startup(&v2), Err(FrameError::UnsupportedProtocol { major: 2, minor: 0 }));
     let unterminated = [0, 0, 0, 12, 0, 3, 0, 0, b'u', b's', b'e', b'r'];
-    assert!(matches!(
-        parse_startup(&unterminated),
-        Err(FrameError::MalformedStartup(_))
-    ));
+    assert!(matches!(parse_startup(&unterminated), Err(FrameError::MalformedStartup(_))));
 }
 
 #[test]
@@ -146,10 +121,7 @@ fn decoders_read_the_fields() {
     let err = error_response("ERROR", "42P01", "relation \"x\" does not exist");
     assert_eq!(error_sqlstate(&err[5..]), Some(*b"42P01"));
     assert_eq!(error_sqlstate(b"Sx\0"), None);
-    assert_eq!(
-        parse_message(b"s1\0SELECT $1\0\0\0"),
-        Some((&b"s1"[..], &b"SELECT $1"[..]))
-    );
+    assert_eq!(parse_message(b"s1\0SELECT $1\0\0\0"), Some((&b"s1"[..], &b"SELECT $1"[..])));
     assert_eq!(close_target(b"Sfoo\0"), Some((b'S', &b"foo"[..])));
     assert_eq!(
         parameter_status(b"application_name\0web\0"),

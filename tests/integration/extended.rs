@@ -11,9 +11,7 @@ use futures_util::{SinkExt, TryStreamExt};
 async fn prepared_statements_and_pipelining() {
     let env = Env::start().await;
     let db = env.client().await;
-    db.batch_execute("CREATE TABLE kv (k int PRIMARY KEY, v text)")
-        .await
-        .unwrap();
+    db.batch_execute("CREATE TABLE kv (k int PRIMARY KEY, v text)").await.unwrap();
     let insert = db.prepare("INSERT INTO kv VALUES ($1, $2)").await.unwrap();
     // tokio-postgres pipelines concurrent requests on one connection.
     let inserts: Vec<_> = (0..50)
@@ -29,18 +27,10 @@ async fn prepared_statements_and_pipelining() {
     let reads: Vec<_> = (0..50)
         .map(|i| {
             let (db, select) = (&db, &select);
-            async move {
-                db.query_one(select, &[&i])
-                    .await
-                    .map(|r| r.get::<_, String>(0))
-            }
+            async move { db.query_one(select, &[&i]).await.map(|r| r.get::<_, String>(0)) }
         })
         .collect();
-    for (i, r) in futures_util::future::join_all(reads)
-        .await
-        .into_iter()
-        .enumerate()
-    {
+    for (i, r) in futures_util::future::join_all(reads).await.into_iter().enumerate() {
         assert_eq!(r.unwrap(), format!("v{i}"));
     }
     env.wait_for_calls(101).await;
@@ -55,13 +45,7 @@ async fn extended_errors_skip_to_sync_and_are_counted() {
     let db = env.client().await;
     let stmt = db.prepare("SELECT 10 / $1::int").await.unwrap();
     assert!(db.query_one(&stmt, &[&0i32]).await.is_err());
-    assert_eq!(
-        db.query_one(&stmt, &[&5i32])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        2
-    );
+    assert_eq!(db.query_one(&stmt, &[&5i32]).await.unwrap().get::<_, i32>(0), 2);
     // A statement the server refuses at Parse.
     assert!(db.prepare("SELECT FROM WHERE").await.is_err());
     env.wait_for_calls(3).await;
@@ -75,10 +59,7 @@ async fn portals_with_row_limits() {
     let env = Env::start().await;
     let mut db = env.client().await;
     let tx = db.transaction().await.unwrap();
-    let stmt = tx
-        .prepare("SELECT g FROM generate_series(1, 10) g")
-        .await
-        .unwrap();
+    let stmt = tx.prepare("SELECT g FROM generate_series(1, 10) g").await.unwrap();
     let portal = tx.bind(&stmt, &[]).await.unwrap();
     let mut seen = Vec::new();
     loop {
@@ -100,9 +81,7 @@ async fn portals_with_row_limits() {
 async fn copy_in_and_out() {
     let env = Env::start().await;
     let db = env.client().await;
-    db.batch_execute("CREATE TABLE c (id int, t text)")
-        .await
-        .unwrap();
+    db.batch_execute("CREATE TABLE c (id int, t text)").await.unwrap();
     let sink = db.copy_in("COPY c FROM STDIN").await.unwrap();
     futures_util::pin_mut!(sink);
     let mut data = String::new();
@@ -133,11 +112,7 @@ async fn cancel_reaches_the_running_query() {
     });
     let started = std::time::Instant::now();
     let err = db.batch_execute("SELECT pg_sleep(30)").await.unwrap_err();
-    assert_eq!(
-        err.code().map(|c| c.code()),
-        Some("57014"),
-        "query_canceled: {err}"
-    );
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "query_canceled: {err}");
     assert!(started.elapsed() < Duration::from_secs(10));
     canceller.await.unwrap().unwrap();
     // The session is usable afterwards.

@@ -28,10 +28,7 @@ impl Raw {
     /// Logs in as the trusted superuser and reads up to ReadyForQuery.
     async fn login(env: &Env) -> Raw {
         let mut raw = Raw::connect(env).await;
-        raw.0
-            .write_all(&Raw::startup_packet("postgres"))
-            .await
-            .unwrap();
+        raw.0.write_all(&Raw::startup_packet("postgres")).await.unwrap();
         raw.read_until(b'Z').await;
         raw
     }
@@ -66,10 +63,7 @@ impl Raw {
         assert_eq!(tag, b'E');
         let text = String::from_utf8_lossy(&body).into_owned();
         assert!(text.contains(&format!("C{sqlstate}\0")), "{text:?}");
-        assert!(
-            self.message().await.is_none(),
-            "connection closed after the error"
-        );
+        assert!(self.message().await.is_none(), "connection closed after the error");
         text
     }
 }
@@ -98,15 +92,9 @@ async fn bad_lengths_end_only_that_connection() {
     let text = long.expect_fatal("08P01").await;
     assert!(text.contains("above the limit of 65536 bytes"), "{text}");
 
-    bystander
-        .batch_execute("SELECT 1")
-        .await
-        .expect("other sessions are untouched");
+    bystander.batch_execute("SELECT 1").await.expect("other sessions are untouched");
     assert_eq!(
-        env.sidecar
-            .proxy_counters
-            .protocol_errors
-            .load(std::sync::atomic::Ordering::Relaxed),
+        env.sidecar.proxy_counters.protocol_errors.load(std::sync::atomic::Ordering::Relaxed),
         2
     );
 }
@@ -115,10 +103,7 @@ async fn bad_lengths_end_only_that_connection() {
 async fn garbage_startup_gets_a_clear_error() {
     let env = Env::start().await;
     let mut raw = Raw::connect(&env).await;
-    raw.0
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    raw.0.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let text = raw.expect_fatal("08P01").await;
     assert!(text.contains("invalid startup packet"), "{text}");
 }
@@ -135,22 +120,12 @@ async fn ssl_and_gss_requests_are_declined_then_startup_proceeds() {
         raw.0.read_exact(&mut answer).await.unwrap();
         assert_eq!(&answer, b"N");
     }
-    raw.0
-        .write_all(&Raw::startup_packet("postgres"))
-        .await
-        .unwrap();
+    raw.0.write_all(&Raw::startup_packet("postgres")).await.unwrap();
     let msgs = raw.read_until(b'Z').await;
-    assert!(
-        msgs.iter().any(|(t, _)| *t == b'K'),
-        "BackendKeyData passed through"
-    );
+    assert!(msgs.iter().any(|(t, _)| *t == b'K'), "BackendKeyData passed through");
     raw.0.write_all(&query("SELECT 1")).await.unwrap();
     let reply = raw.read_until(b'Z').await;
-    assert!(
-        reply
-            .iter()
-            .any(|(t, b)| *t == b'C' && b.starts_with(b"SELECT 1"))
-    );
+    assert!(reply.iter().any(|(t, b)| *t == b'C' && b.starts_with(b"SELECT 1")));
 }
 
 #[tokio::test]
@@ -162,14 +137,9 @@ async fn unreachable_upstream_names_the_address() {
         pgscope::sidecar::Sidecar::start(pgscope::config::Config::for_upstream(addr.to_string()))
             .await
             .unwrap();
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=app dbname=app",
-        sidecar.proxy_addr.port()
-    );
+    let dsn = format!("host=127.0.0.1 port={} user=app dbname=app", sidecar.proxy_addr.port());
     let err = try_connect(&dsn).await.err().expect("no upstream");
-    let db = err
-        .as_db_error()
-        .expect("an ErrorResponse, not a silent close");
+    let db = err.as_db_error().expect("an ErrorResponse, not a silent close");
     assert_eq!(db.code().code(), "08006");
     assert!(db.message().contains(&addr.to_string()), "{}", db.message());
     sidecar.shutdown().await.unwrap();
@@ -179,20 +149,14 @@ async fn unreachable_upstream_names_the_address() {
 async fn client_disconnect_mid_query_cancels_the_backend() {
     let env = Env::start().await;
     let mut raw = Raw::login(&env).await;
-    raw.0
-        .write_all(&query("SELECT pg_sleep(60) AS abandoned"))
-        .await
-        .unwrap();
+    raw.0.write_all(&query("SELECT pg_sleep(60) AS abandoned")).await.unwrap();
     let direct = env.direct().await;
     let running = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%AS abandoned' AND state = 'active' AND pid <> pg_backend_pid()";
     wait_until(&direct, running, 1).await;
     drop(raw);
     wait_until(&direct, running, 0).await;
     assert_eq!(
-        env.sidecar
-            .proxy_counters
-            .cancels_on_disconnect
-            .load(std::sync::atomic::Ordering::Relaxed),
+        env.sidecar.proxy_counters.cancels_on_disconnect.load(std::sync::atomic::Ordering::Relaxed),
         1
     );
 }
@@ -221,17 +185,12 @@ async fn slow_reader_makes_the_proxy_stop_reading_from_the_server() {
     let before = rss_kib();
     // About 200 MB of result rows that the client does not read for a while.
     raw.0
-        .write_all(&query(
-            "SELECT repeat('x', 1000) FROM generate_series(1, 200000)",
-        ))
+        .write_all(&query("SELECT repeat('x', 1000) FROM generate_series(1, 200000)"))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
-    assert!(
-        grown_mib < 32,
-        "proxy buffered {grown_mib} MiB for a client that reads nothing"
-    );
+    assert!(grown_mib < 32, "proxy buffered {grown_mib} MiB for a client that reads nothing");
     // Now read it all: nothing was lost.
     let msgs = raw.read_until(b'Z').await;
     let rows = msgs.iter().filter(|(t, _)| *t == b'D').count();
@@ -243,13 +202,6 @@ async fn connections_beyond_the_limit_are_refused_with_53300() {
     let env = Env::start_with(|c| c.max_client_connections = 2).await;
     let _a = env.client().await;
     let _b = env.client().await;
-    let err = try_connect(&env.proxy_dsn("postgres", "postgres"))
-        .await
-        .err()
-        .expect("refused");
-    assert_eq!(
-        err.as_db_error().map(|e| e.code().code()),
-        Some("53300"),
-        "{err}"
-    );
+    let err = try_connect(&env.proxy_dsn("postgres", "postgres")).await.err().expect("refused");
+    assert_eq!(err.as_db_error().map(|e| e.code().code()), Some("53300"), "{err}");
 }

@@ -15,17 +15,26 @@ async fn pgbench_simple_extended_prepared() {
         env.sidecar.stats.lock().unwrap().reset();
         let clients = CLIENTS.to_string();
         let tx = TX_PER_CLIENT.to_string();
-        let out = success(env.pg_tool(
-            "pgbench",
-            &["-n", "-M", mode, "-c", &clients, "-j", "2", "-t", &tx, &dsn],
-            None,
-        ).await);
+        let out = success(
+            env.pg_tool(
+                "pgbench",
+                &["-n", "-M", mode, "-c", &clients, "-j", "2", "-t", &tx, &dsn],
+                None,
+            )
+            .await,
+        );
         let expected = CLIENTS * TX_PER_CLIENT;
-        assert!(out.contains(&format!("number of transactions actually processed: {expected}/{expected}")), "{mode}: {out}");
+        assert!(
+            out.contains(&format!(
+                "number of transactions actually processed: {expected}/{expected}"
+            )),
+            "{mode}: {out}"
+        );
         assert!(out.contains("number of failed transactions: 0 (0.000%)"), "{mode}: {out}");
 
         let patterns = env.wait_for_calls(expected * 7).await;
-        let mut got: Vec<(String, u64)> = texts(&patterns).into_iter().filter(|(_, calls)| *calls == expected).collect();
+        let mut got: Vec<(String, u64)> =
+            texts(&patterns).into_iter().filter(|(_, calls)| *calls == expected).collect();
         got.sort();
         let statements = [
             "BEGIN",
@@ -41,7 +50,8 @@ async fn pgbench_simple_extended_prepared() {
             assert!(pattern.0.starts_with(statement), "{mode}: {} vs {statement}", pattern.0);
         }
         // Besides pgbench's own setup query, nothing else was recorded.
-        let others: Vec<_> = patterns.iter().filter(|p| p.calls != expected).map(|p| &p.pattern).collect();
+        let others: Vec<_> =
+            patterns.iter().filter(|p| p.calls != expected).map(|p| &p.pattern).collect();
         assert!(others.iter().all(|p| p.contains("pgbench_branches")), "{mode}: {others:?}");
     }
     // Nothing lost: every delta in history reached the accounts.

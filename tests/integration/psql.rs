@@ -32,7 +32,10 @@ SELECT string_agg(w, ',' ORDER BY id) AS all_words FROM words;
     let out = env.pg_tool("psql", &["-X", "-A", "-t", "-d", &dsn, "-f", "-"], Some(&script)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("alpha,beta,gamma,x,delta,epsilon"), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains("alpha,beta,gamma,x,delta,epsilon"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
     assert!(stderr.contains("duplicate key value violates unique constraint"), "{stderr}");
     assert!(stderr.contains("current transaction is aborted"), "{stderr}");
     let exported = std::fs::read_to_string(&out_csv).unwrap();
@@ -43,7 +46,8 @@ SELECT string_agg(w, ',' ORDER BY id) AS all_words FROM words;
     assert_eq!((insert.calls, insert.errors), (3, 1));
     assert_eq!(insert.errors_by_class.get("23"), Some(&1));
     assert_eq!(env.pattern("after error in tx").errors_by_class.get("25"), Some(&1));
-    let copies: u64 = env.patterns().iter().filter(|p| p.pattern.starts_with("COPY")).map(|p| p.rows).sum();
+    let copies: u64 =
+        env.patterns().iter().filter(|p| p.pattern.starts_with("COPY")).map(|p| p.rows).sum();
     assert_eq!(copies, 3 + 2 + 6, "\\copy in, COPY FROM STDIN, \\copy out");
 }
 
@@ -52,7 +56,10 @@ async fn psql_with_password_methods() {
     let env = Env::start().await;
     for (user, password) in [SCRAM_USER, MD5_USER] {
         let dsn = format!("{} password={password}", env.proxy_dsn(user, "postgres"));
-        let out = success(env.pg_tool("psql", &["-X", "-A", "-t", "-d", &dsn, "-c", "SELECT current_user"], None).await);
+        let out = success(
+            env.pg_tool("psql", &["-X", "-A", "-t", "-d", &dsn, "-c", "SELECT current_user"], None)
+                .await,
+        );
         assert_eq!(out.trim(), user);
     }
 }

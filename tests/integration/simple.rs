@@ -6,27 +6,19 @@ use crate::support::*;
 async fn simple_queries_are_forwarded_and_counted_per_statement() {
     let env = Env::start().await;
     let db = env.client().await;
-    db.batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
-        .await
-        .unwrap();
+    db.batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text)").await.unwrap();
     // One Query message with three statements.
     db.batch_execute(
         "INSERT INTO items VALUES (1, 'a'); INSERT INTO items VALUES (2, 'b'); SELECT * FROM items",
     )
     .await
     .unwrap();
-    let rows = db
-        .simple_query("SELECT name FROM items ORDER BY id")
-        .await
-        .unwrap();
+    let rows = db.simple_query("SELECT name FROM items ORDER BY id").await.unwrap();
     assert_eq!(rows.len(), 3, "2 rows + CommandComplete");
 
     env.wait_for_calls(5).await;
     let insert = env.pattern("INSERT INTO items");
-    assert_eq!(
-        insert.calls, 2,
-        "two INSERTs with different literals, one pattern"
-    );
+    assert_eq!(insert.calls, 2, "two INSERTs with different literals, one pattern");
     assert_eq!(insert.rows, 2);
     let create = env.pattern("CREATE TABLE items");
     assert_eq!(create.calls, 1);
@@ -36,10 +28,7 @@ async fn simple_queries_are_forwarded_and_counted_per_statement() {
 async fn errors_are_counted_by_sqlstate_class_and_the_session_goes_on() {
     let env = Env::start().await;
     let db = env.client().await;
-    let err = db
-        .batch_execute("SELECT * FROM no_such_table")
-        .await
-        .unwrap_err();
+    let err = db.batch_execute("SELECT * FROM no_such_table").await.unwrap_err();
     assert_eq!(err.code().map(|c| c.code()), Some("42P01"));
     // A statement sqlparser cannot parse still reaches the server and is still counted.
     let err = db.batch_execute("SELEKT 1").await.unwrap_err();
@@ -62,11 +51,7 @@ async fn error_inside_a_transaction_block() {
     db.batch_execute("BEGIN").await.unwrap();
     assert!(db.batch_execute("SELECT 1/0").await.is_err());
     let err = db.batch_execute("SELECT 1").await.unwrap_err();
-    assert_eq!(
-        err.code().map(|c| c.code()),
-        Some("25P02"),
-        "in failed transaction"
-    );
+    assert_eq!(err.code().map(|c| c.code()), Some("25P02"), "in failed transaction");
     db.batch_execute("ROLLBACK").await.unwrap();
     db.batch_execute("SELECT 2").await.unwrap();
     env.wait_for_calls(5).await;
@@ -77,12 +62,10 @@ async fn error_inside_a_transaction_block() {
 async fn listen_notify_between_two_clients() {
     use futures_util::StreamExt;
     let env = Env::start().await;
-    let (listener, mut conn) = tokio_postgres::connect(
-        &env.proxy_dsn("postgres", "postgres"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
+    let (listener, mut conn) =
+        tokio_postgres::connect(&env.proxy_dsn("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
     tokio::spawn(async move {
@@ -97,9 +80,7 @@ async fn listen_notify_between_two_clients() {
     sender.batch_execute("NOTIFY jobs, 'job 42'").await.unwrap();
     // The notification arrives asynchronously; a round trip on the listener delivers it.
     listener.batch_execute("SELECT 1").await.unwrap();
-    let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
-        .await
-        .unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap();
     assert_eq!(got, Some(("jobs".to_string(), "job 42".to_string())));
 }
 
@@ -107,16 +88,9 @@ async fn listen_notify_between_two_clients() {
 async fn notices_and_parameter_status_pass_through() {
     let env = Env::start().await;
     let db = env.client().await;
-    db.batch_execute("DO $$ BEGIN RAISE NOTICE 'hello'; END $$")
-        .await
-        .unwrap();
-    db.batch_execute("SET application_name = 'billing-worker'")
-        .await
-        .unwrap();
-    let row = db
-        .query_one("SELECT current_setting('application_name')", &[])
-        .await
-        .unwrap();
+    db.batch_execute("DO $$ BEGIN RAISE NOTICE 'hello'; END $$").await.unwrap();
+    db.batch_execute("SET application_name = 'billing-worker'").await.unwrap();
+    let row = db.query_one("SELECT current_setting('application_name')", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "billing-worker");
     env.wait_for_calls(3).await;
     assert!(env.patterns().iter().any(|p| p.pattern.starts_with("DO ")));

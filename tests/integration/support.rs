@@ -36,9 +36,8 @@ impl Env {
             settings: vec![("shared_buffers".into(), "16MB".into())],
             ..ScratchPgOptions::default()
         };
-        let pg = ScratchPg::start(opts)
-            .await
-            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+        let pg =
+            ScratchPg::start(opts).await.unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
         create_users(&pg).await;
         let mut config = Config::for_upstream(pg.addr().to_string());
         tweak(&mut config);
@@ -48,10 +47,7 @@ impl Env {
 
     /// libpq connection string through pgscope.
     pub fn proxy_dsn(&self, user: &str, db: &str) -> String {
-        format!(
-            "host=127.0.0.1 port={} user={user} dbname={db}",
-            self.sidecar.proxy_addr.port()
-        )
+        format!("host=127.0.0.1 port={} user={user} dbname={db}", self.sidecar.proxy_addr.port())
     }
 
     /// A tokio-postgres client through pgscope as the superuser.
@@ -78,11 +74,7 @@ impl Env {
     }
 
     pub fn patterns(&self) -> Vec<PatternSummary> {
-        self.sidecar
-            .stats
-            .lock()
-            .expect("stats lock")
-            .top(SortKey::Calls, 1000)
+        self.sidecar.stats.lock().expect("stats lock").top(SortKey::Calls, 1000)
     }
 
     /// The recorded pattern whose text contains `needle` (panics with the list otherwise).
@@ -101,16 +93,11 @@ impl Env {
 }
 
 pub fn texts(patterns: &[PatternSummary]) -> Vec<(String, u64)> {
-    patterns
-        .iter()
-        .map(|p| (p.pattern.clone(), p.calls))
-        .collect()
+    patterns.iter().map(|p| (p.pattern.clone(), p.calls)).collect()
 }
 
 pub async fn connect(dsn: &str) -> Client {
-    try_connect(dsn)
-        .await
-        .unwrap_or_else(|e| panic!("connect {dsn}: {e}"))
+    try_connect(dsn).await.unwrap_or_else(|e| panic!("connect {dsn}: {e}"))
 }
 
 pub async fn try_connect(dsn: &str) -> Result<Client, tokio_postgres::Error> {
