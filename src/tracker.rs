@@ -435,3 +435,6 @@ fn failed_statement(p: Pending) -> Option<Stmt> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod replay_tests;
