@@ -128,3 +128,27 @@ fn decoders_read_the_fields() {
         Some((&b"application_name"[..], &b"web"[..]))
     );
 }
+
+/// A tiny deterministic generator, so the randomized tests need no extra crate.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn random_bytes_never_panic_and_progress_stays_in_bounds() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20_000 {
+        let len = (xorshift(&mut seed) % 64) as usize;
+        let buf: Vec<u8> = (0..len).map(|_| xorshift(&mut seed) as u8).collect();
+        let peek = (xorshift(&mut seed) % 40) as usize;
+        let mut s = Splitter::new(1 + (xorshift(&mut seed) % 100) as u32);
+        if let Ok(p) = s.scan(&buf, |_| peek, |_, body, body_len| assert!(body.len() <= body_len)) {
+            assert!(p.forward <= buf.len());
+        }
+        let _ = startup_packet_len(&buf).map(|_| parse_startup(&buf));
+        let _ = (error_sqlstate(&buf), command_rows(&buf), bind_parts(&buf), close_target(&buf));
+    }
+}

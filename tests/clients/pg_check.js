@@ -9,12 +9,13 @@
 const assert = require('node:assert/strict');
 const { pipeline } = require('node:stream/promises');
 const { Readable, Writable } = require('node:stream');
-const { Client } = require('pg');
+const { Client, Pool } = require('pg');
 const Cursor = require('pg-cursor');
 const copyStreams = require('pg-copy-streams');
 
 const NAMED_RUNS = 20;
-const QUEUED_ROWS = 100;
+const POOL_ROWS = 100;
+const POOL_SIZE = 4;
 const COPY_ROWS = 1000;
 const BIG_ROWS = 50000;
 const CURSOR_ROWS = 20500;
@@ -108,12 +109,14 @@ async function errorInTransaction(db) {
   assert.deepEqual(rows, [{ id: -2 }]);
 }
 
-async function queuedInserts(db) {
-  step(`${QUEUED_ROWS} inserts queued at once on one client`);
-  await Promise.all(Array.from({ length: QUEUED_ROWS }, (_, i) =>
-    db.query('INSERT INTO pgn_many (id, v) VALUES ($1, $2)', [i, `v${i}`])));
+async function poolInserts(db, args) {
+  step(`${POOL_ROWS} concurrent inserts through a pg.Pool of ${POOL_SIZE} connections`);
+  const pool = new Pool(config(args, { max: POOL_SIZE }));
+  await Promise.all(Array.from({ length: POOL_ROWS }, (_, i) =>
+    pool.query('INSERT INTO pgn_many (id, v) VALUES ($1, $2)', [i, `v${i}`])));
+  await pool.end();
   const { rows } = await db.query('SELECT count(*)::int AS n FROM pgn_many');
-  assert.equal(rows[0].n, QUEUED_ROWS + 1);
+  assert.equal(rows[0].n, POOL_ROWS + 1);
 }
 
 async function copyBothWays(db) {
@@ -180,7 +183,7 @@ async function main(args) {
   await typedRoundTrip(db);
   await namedStatement(db);
   await errorInTransaction(db);
-  await queuedInserts(db);
+  await poolInserts(db, args);
   await copyBothWays(db);
   await listenNotify(db, args);
   await largeResult(db);
