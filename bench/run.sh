@@ -309,7 +309,7 @@ REPORT=$(
 - commit: \`$COMMIT\`${DIRTY:+ (working tree has uncommitted changes in src/)}
 - machine: $(nproc) CPUs, $CPU_MODEL, kernel $(uname -r)
 - settings: ROUNDS=$ROUNDS DURATION=${DURATION}s SCALE=$SCALE WARMUP=${WARMUP}s, pgbench -n, -j min(clients,2); $ELAPSED s of runs
-- PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $NF}'), $("$PGBOUNCER" --version | head -1) (session mode, pool 20)
+- $("$PG_BIN/postgres" --version | sed "s/^postgres (PostgreSQL)/PostgreSQL/"), $("$PGBOUNCER" --version | head -1) (session mode, pool 20)
 - load before: \`${UPTIME_BEFORE# }\`
 - load after:  \`${UPTIME_AFTER# }\`
 

@@ -76,6 +76,9 @@ pub struct AnalysisSection {
     pub max_patterns: Option<usize>,
     /// Statement texts memoized to their pattern (default 20000).
     pub memo_capacity: Option<usize>,
+    /// Patterns with their own series in /metrics (by total time); the rest are summed under
+    /// `pattern="other"` (default 100).
+    pub metrics_top_k: Option<usize>,
 }
 
 /// Values from flags and `PGSCOPE_*` variables (clap fills these; `None` = not given).
@@ -103,6 +106,7 @@ pub struct Config {
     pub event_queue: usize,
     pub max_patterns: usize,
     pub memo_capacity: usize,
+    pub metrics_top_k: usize,
 }
 
 impl Config {
@@ -160,6 +164,7 @@ impl Config {
             event_queue: positive("analysis.event_queue", a.event_queue.unwrap_or(65_536))?,
             max_patterns: positive("analysis.max_patterns", a.max_patterns.unwrap_or(5000))?,
             memo_capacity: positive("analysis.memo_capacity", a.memo_capacity.unwrap_or(20_000))?,
+            metrics_top_k: a.metrics_top_k.unwrap_or(100),
         })
     }
 }

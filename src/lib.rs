@@ -18,7 +18,8 @@
 //! - [`analysis`]: the task that drains events into patterns and statistics.
 //!
 //! Surfaces:
-//! - [`http`]: `/healthz` and the JSON API.
+//! - [`http`]: `/healthz`, `/metrics` and the JSON API.
+//! - [`metrics`]: the Prometheus collector over the statistics and data-path counters.
 //! - [`config`]: settings from defaults, `pgscope.toml`, `PGSCOPE_*` and flags.
 //! - [`scratch_pg`]: a throwaway PostgreSQL from the local install (demo and tests).
 //! - [`sidecar`]: the proxy, analysis and HTTP tasks started and stopped together.
@@ -31,6 +32,7 @@ pub mod demo;
 pub mod event;
 pub mod fingerprint;
 pub mod http;
+pub mod metrics;
 pub mod proxy;
 pub mod scratch_pg;
 pub mod sidecar;

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::event::{self, EventCounters};
 use crate::fingerprint::Fingerprinter;
 use crate::http::{self, HttpState};
+use crate::metrics::{MetricSources, Metrics};
 use crate::proxy::{self, ProxyContext, ProxyCounters};
 use crate::stats::StatsStore;
 
@@ -50,7 +51,18 @@ impl Sidecar {
             Some(addr) => {
                 let listener = TcpListener::bind(addr).await?;
                 let bound = listener.local_addr()?;
-                let state = HttpState { stats: stats.clone(), started: Instant::now() };
+                let metrics = Metrics::new(MetricSources {
+                    stats: stats.clone(),
+                    proxy: proxy_counters.clone(),
+                    events: event_counters.clone(),
+                    top_k: config.metrics_top_k,
+                    extra: None,
+                });
+                let state = HttpState {
+                    stats: stats.clone(),
+                    started: Instant::now(),
+                    metrics: Some(Arc::new(metrics)),
+                };
                 let mut stop = stop.clone();
                 let signal = async move {
                     let _ = stop.wait_for(|s| *s).await;

@@ -1,4 +1,4 @@
-//! The HTTP surface: `/healthz` and the JSON API (`/api/patterns`).
+//! The HTTP surface: `/healthz`, `/metrics` and the JSON API (`/api/patterns`).
 //!
 //! Handlers hold the stats mutex only to copy out a snapshot, never across an `.await`.
 //! Every error, including an unknown path, is JSON `{"error": "..."}`.
@@ -35,6 +35,8 @@ pub struct HttpState {
     pub stats: Arc<Mutex<StatsStore>>,
     /// When the process started, for `uptime_s`.
     pub started: Instant,
+    /// The registry behind `/metrics` (absent: `/metrics` is 404).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and returns.
@@ -52,9 +54,18 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/patterns", get(patterns))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let Some(metrics) = state.metrics else { return not_found().await.into_response() };
+    let body = tokio::task::spawn_blocking(move || metrics.render()).await.unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+        .into_response()
 }
 
 /// Body of `GET /healthz`.

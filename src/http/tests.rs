@@ -27,7 +27,7 @@ fn state_with(n: u64) -> HttpState {
             });
         }
     }
-    HttpState { stats: Arc::new(Mutex::new(store)), started: Instant::now() }
+    HttpState { stats: Arc::new(Mutex::new(store)), started: Instant::now(), metrics: None }
 }
 
 /// Serves `state` on a fresh port, sends one raw HTTP/1.1 request, shuts the server down.

@@ -145,6 +145,21 @@ impl Entry {
         self.error_classes.iter().map(|(c, n)| (class_name(c), *n)).collect()
     }
 
+    /// Adds this entry's calls, time, errors and cumulative bucket counts (one per bound in
+    /// `bounds_us`, ascending) to `series`.
+    pub(super) fn add_to(&self, series: &mut super::SeriesCounts, bounds_us: &[u64]) {
+        series.calls += self.calls;
+        series.sum_us += self.total_us;
+        series.errors += self.errors;
+        for bin in self.hist.iter_recorded() {
+            let value = self.hist.highest_equivalent(bin.value_iterated_to());
+            let first = bounds_us.partition_point(|b| *b < value);
+            if let Some(slot) = series.buckets.get_mut(first) {
+                *slot += u64::from(bin.count_at_value());
+            }
+        }
+    }
+
     /// Heap bytes owned by this entry (text, histogram counts, error classes).
     #[cfg(test)]
     pub(super) fn heap_bytes(&self) -> usize {

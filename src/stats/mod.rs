@@ -54,6 +54,29 @@ pub struct StatsStore {
     entries: HashMap<u64, Entry>,
     max_patterns: usize,
     evictions: u64,
+    /// Errors by SQLSTATE class since start, kept across evictions and resets (monotonic).
+    errors_by_class: BTreeMap<[u8; 2], u64>,
+}
+
+/// One metrics series: a pattern among the top K by total time, or all others summed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesCounts {
+    /// The pattern id (16 hex digits) or `other`.
+    pub label: String,
+    pub calls: u64,
+    pub sum_us: u64,
+    pub errors: u64,
+    /// Executions at or below each bound of the request, cumulative.
+    pub buckets: Vec<u64>,
+}
+
+/// What `/metrics` needs from the store, copied out under the lock.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSnapshot {
+    pub series: Vec<SeriesCounts>,
+    pub errors_by_class: BTreeMap<String, u64>,
+    pub patterns: usize,
+    pub evictions: u64,
 }
 
 /// Sort order for [`StatsStore::top`]; always descending.
@@ -131,12 +154,20 @@ impl Default for StatsStore {
 impl StatsStore {
     /// An empty store tracking at most `max_patterns` patterns (at least one).
     pub fn new(max_patterns: usize) -> Self {
-        StatsStore { entries: HashMap::new(), max_patterns: max_patterns.max(1), evictions: 0 }
+        StatsStore {
+            entries: HashMap::new(),
+            max_patterns: max_patterns.max(1),
+            evictions: 0,
+            errors_by_class: BTreeMap::new(),
+        }
     }
 
     /// Adds one execution. O(1) amortized; allocates only for a new pattern (or the first
     /// error of a new SQLSTATE class for a pattern).
     pub fn record(&mut self, obs: &Observation<'_>) {
+        if let crate::event::Outcome::Error { sqlstate } = obs.outcome {
+            *self.errors_by_class.entry([sqlstate[0], sqlstate[1]]).or_default() += 1;
+        }
         if let Some(entry) = self.entries.get_mut(&obs.pattern_id) {
             entry.record(obs);
             return;
@@ -182,6 +213,42 @@ impl StatsStore {
         }
         ranked.sort_unstable_by(order);
         ranked.iter().map(|(_, _, id, e)| e.summary(*id)).collect()
+    }
+
+    /// Per-pattern series for the `top_k` patterns by total time and one `other` series for
+    /// the rest, with cumulative counts at each of `bounds_us` (ascending).
+    pub fn metrics_snapshot(&self, top_k: usize, bounds_us: &[u64]) -> MetricsSnapshot {
+        let mut ranked: Vec<(&u64, &Entry)> = self.entries.iter().collect();
+        ranked.sort_unstable_by(|a, b| b.1.total_us.cmp(&a.1.total_us).then(a.0.cmp(b.0)));
+        let empty = |label: String| SeriesCounts {
+            label,
+            buckets: vec![0; bounds_us.len()],
+            ..SeriesCounts::default()
+        };
+        let mut series = Vec::with_capacity(top_k.min(ranked.len()) + 1);
+        let mut other = empty("other".into());
+        for (i, (id, entry)) in ranked.into_iter().enumerate() {
+            if i < top_k {
+                let mut one = empty(format!("{id:016x}"));
+                entry.add_to(&mut one, bounds_us);
+                series.push(one);
+            } else {
+                entry.add_to(&mut other, bounds_us);
+            }
+        }
+        for s in series.iter_mut().chain(std::iter::once(&mut other)) {
+            for i in 1..s.buckets.len() {
+                s.buckets[i] += s.buckets[i - 1];
+            }
+        }
+        series.push(other);
+        let class = |c: &[u8; 2]| String::from_utf8_lossy(c).into_owned();
+        MetricsSnapshot {
+            series,
+            errors_by_class: self.errors_by_class.iter().map(|(c, n)| (class(c), *n)).collect(),
+            patterns: self.entries.len(),
+            evictions: self.evictions,
+        }
     }
 
     /// Forgets every pattern. The eviction count is kept (see [`StatsStore::evictions`]).

@@ -248,3 +248,33 @@ fn memory_per_pattern_matches_doc_comment() {
     let fixed = std::mem::size_of::<Entry>() + std::mem::size_of::<u64>();
     assert!(fixed <= 300, "fixed part {fixed} bytes: update the doc comment");
 }
+
+#[test]
+fn metrics_snapshot_keeps_top_k_and_sums_the_rest() {
+    let mut store = StatsStore::new(100);
+    let at = std::time::SystemTime::now();
+    let obs = |id: u64, us: u64, outcome| Observation {
+        pattern_id: id,
+        pattern_text: "x",
+        parsed: true,
+        duration_us: us,
+        outcome,
+        at,
+    };
+    let ok = crate::event::Outcome::Done { rows: Some(1) };
+    for _ in 0..3 {
+        store.record(&obs(1, 10_000, ok)); // 30 ms in all: the top pattern
+    }
+    store.record(&obs(2, 500, ok));
+    store.record(&obs(3, 2_000, crate::event::Outcome::Error { sqlstate: *b"23505" }));
+    let snap = store.metrics_snapshot(1, &[1_000, 5_000, 50_000]);
+    assert_eq!(snap.series.len(), 2);
+    let top = &snap.series[0];
+    assert_eq!((top.label.as_str(), top.calls, top.sum_us), ("0000000000000001", 3, 30_000));
+    assert_eq!(top.buckets, vec![0, 0, 3]);
+    let other = &snap.series[1];
+    assert_eq!((other.label.as_str(), other.calls, other.errors), ("other", 2, 1));
+    assert_eq!(other.buckets, vec![1, 2, 2]);
+    assert_eq!(snap.errors_by_class.get("23"), Some(&1));
+    assert_eq!(snap.patterns, 3);
+}

@@ -217,6 +217,19 @@ public class JdbcCheck {
         }
     }
 
+    static void cancelRunningQuery(Connection c) throws Exception {
+        step("setQueryTimeout(1): the driver cancels the running query (CancelRequest)");
+        long started = System.nanoTime();
+        try (Statement s = c.createStatement()) {
+            s.setQueryTimeout(1);
+            expectState("57014", () -> s.executeQuery("SELECT pg_sleep(30)"));
+        }
+        check(System.nanoTime() - started < 10_000_000_000L, "the cancel took effect only after 10 s");
+        try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT 1 AS after_cancel")) {
+            check(rs.next() && rs.getInt(1) == 1, "unusable after cancel");
+        }
+    }
+
     static void largeResult(Connection c) throws Exception {
         step(BIG_ROWS + " rows read in one go");
         try (PreparedStatement ps = c.prepareStatement(
@@ -263,6 +276,7 @@ public class JdbcCheck {
                 batch(c);
                 copyBothWays(c);
                 listenNotify(c);
+                cancelRunningQuery(c);
                 largeResult(c);
                 fetchSizeCursor(c);
             }

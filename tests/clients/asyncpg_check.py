@@ -11,6 +11,7 @@ import datetime
 import decimal
 import json
 import sys
+import time
 
 import asyncpg
 
@@ -173,6 +174,18 @@ async def listen_notify(conn, args):
     await listener.close()
 
 
+async def cancel_running_query(conn):
+    step("query timeout: asyncpg cancels the running query (CancelRequest)")
+    started = time.monotonic()
+    try:
+        await conn.fetchval("SELECT pg_sleep(30)", timeout=0.5)
+        raise Mismatch("pg_sleep(30) did not time out")
+    except asyncio.TimeoutError:
+        pass
+    check(await conn.fetchval("SELECT 1 AS after_cancel") == 1, "unusable after cancel")
+    check(time.monotonic() - started < 10, "the cancel took effect only after 10 s")
+
+
 async def large_result(conn):
     step(f"{BIG_ROWS} rows read in one go")
     rows = await conn.fetch("SELECT g, repeat('x', 20) AS big_pad "
@@ -203,6 +216,7 @@ async def main(args):
     await executemany(conn)
     await copy_both_ways(conn)
     await listen_notify(conn, args)
+    await cancel_running_query(conn)
     await large_result(conn)
     await cursor(conn)
     await conn.close()

@@ -9,7 +9,7 @@
 const assert = require('node:assert/strict');
 const { pipeline } = require('node:stream/promises');
 const { Readable, Writable } = require('node:stream');
-const { Client, Pool } = require('pg');
+const { Client, Pool, Query } = require('pg');
 const Cursor = require('pg-cursor');
 const copyStreams = require('pg-copy-streams');
 
@@ -149,6 +149,24 @@ async function listenNotify(db, args) {
   await listener.end();
 }
 
+async function cancelRunningQuery(db, args) {
+  step('cancel a running query (Client#cancel sends a CancelRequest)');
+  const started = Date.now();
+  const query = new Query('SELECT pg_sleep(30)');
+  const outcome = new Promise((resolve) => {
+    query.on('error', resolve);
+    query.on('end', () => resolve(new Error('pg_sleep(30) was not cancelled')));
+  });
+  db.query(query);
+  const timer = setTimeout(() => new Client(config(args)).cancel(db, query), 500);
+  const err = await outcome;
+  clearTimeout(timer);
+  assert.equal(err.code, '57014', `expected query_canceled, got ${err}`);
+  assert.ok(Date.now() - started < 10000, 'the cancel took effect only after 10 s');
+  const { rows } = await db.query('SELECT 1 AS after_cancel');
+  assert.deepEqual(rows, [{ after_cancel: 1 }]);
+}
+
 async function largeResult(db) {
   step(`${BIG_ROWS} rows read in one go`);
   const { rows } = await db.query(
@@ -186,6 +204,7 @@ async function main(args) {
   await poolInserts(db, args);
   await copyBothWays(db);
   await listenNotify(db, args);
+  await cancelRunningQuery(db, args);
   await largeResult(db);
   await cursor(db);
   await db.end();

@@ -9,6 +9,8 @@ import datetime
 import decimal
 import signal
 import sys
+import threading
+import time
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -18,7 +20,7 @@ MANY_ROWS = 100
 PIPELINE_ROWS = 30
 COPY_ROWS = 1000
 BIG_ROWS = 50_000
-CURSOR_ROWS = 20_000
+CURSOR_ROWS = 20_500
 
 UTC = datetime.timezone.utc
 ROWS = [
@@ -75,7 +77,8 @@ def simple_queries(conn, user):
         "CREATE TABLE psy_items (id int PRIMARY KEY, name text, at timestamptz, "
         "amount numeric, blob bytea, doc jsonb, note text)")
     conn.execute("CREATE TABLE psy_many (id int PRIMARY KEY, v text)")
-    conn.execute("CREATE TABLE psy_copy (id int, v text, at timestamptz)")
+    conn.execute("CREATE TABLE psy_copy_text (id int, v text, at timestamptz)")
+    conn.execute("CREATE TABLE psy_copy_bin (id int, v text, at timestamptz)")
 
 
 def typed_round_trip(conn):
@@ -160,14 +163,15 @@ def copy_both_ways(conn):
     at = datetime.datetime(2020, 1, 1, tzinfo=UTC)
     rows = [(i, f"line {i}\twith tab", at) for i in range(COPY_ROWS)]
     with conn.cursor() as cur:
-        with cur.copy("COPY psy_copy (id, v, at) FROM STDIN") as copy:
+        with cur.copy("COPY psy_copy_text (id, v, at) FROM STDIN") as copy:
             for r in rows[: COPY_ROWS // 2]:
                 copy.write_row(r)
-        with cur.copy("COPY psy_copy (id, v, at) FROM STDIN (FORMAT BINARY)") as copy:
+        with cur.copy("COPY psy_copy_bin (id, v, at) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int4", "text", "timestamptz"])
             for r in rows[COPY_ROWS // 2:]:
                 copy.write_row(r)
-        with cur.copy("COPY (SELECT id, v, at FROM psy_copy ORDER BY id) TO STDOUT") as copy:
+        with cur.copy("COPY (SELECT id, v, at FROM psy_copy_text UNION ALL "
+                      "SELECT id, v, at FROM psy_copy_bin ORDER BY id) TO STDOUT") as copy:
             copy.set_types(["int4", "text", "timestamptz"])
             got = list(copy.rows())
     check(got == rows, f"COPY round trip differs (got {len(got)} rows)")
@@ -184,6 +188,22 @@ def listen_notify(conn, args):
         break
     signal.alarm(0)
     listener.close()
+
+
+def cancel_running_query(conn):
+    step("cancel a running query (CancelRequest on its own connection)")
+    timer = threading.Timer(0.5, conn.cancel)
+    timer.start()
+    started = time.monotonic()
+    try:
+        conn.execute("SELECT pg_sleep(30)")
+        raise Mismatch("pg_sleep(30) was not cancelled")
+    except psycopg.errors.QueryCanceled:
+        pass
+    finally:
+        timer.cancel()
+    check(time.monotonic() - started < 10, "the cancel took effect only after 10 s")
+    check(conn.execute("SELECT 1 AS after_cancel").fetchone() == (1,), "unusable after cancel")
 
 
 def large_result(conn):
@@ -217,6 +237,7 @@ def main(args):
         executemany_and_pipeline(conn)
         copy_both_ways(conn)
         listen_notify(conn, args)
+        cancel_running_query(conn)
         large_result(conn)
         server_side_cursor(conn)
     print("ok")

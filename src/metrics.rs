@@ -1,0 +1,257 @@
+//! Prometheus metrics: a collector that reads the statistics store and the data-path counters
+//! at scrape time, registered in a `prometheus` registry with the process collector.
+//!
+//! Per-pattern series carry one label, the pattern id; only the top K patterns by total time
+//! get their own series and the rest are summed under `pattern="other"`, so cardinality stays
+//! bounded however many patterns the app has. A pattern that climbs into the top K moves its
+//! counts out of `other`, which Prometheus sees as a counter reset of `other`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use crate::event::EventCounters;
+use crate::proxy::ProxyCounters;
+use crate::stats::{SeriesCounts, StatsStore};
+
+/// Upper bounds of the duration histogram buckets, in seconds.
+const BUCKETS_S: [f64; 15] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Extra families from other subsystems (findings), as (name, help, type, samples).
+pub type ExtraFamilies = Arc<dyn Fn() -> Vec<MetricFamily> + Send + Sync>;
+
+/// Everything `/metrics` reads.
+#[derive(Clone)]
+pub struct MetricSources {
+    pub stats: Arc<Mutex<StatsStore>>,
+    pub proxy: Arc<ProxyCounters>,
+    pub events: Arc<EventCounters>,
+    /// Patterns that get their own series.
+    pub top_k: usize,
+    pub extra: Option<ExtraFamilies>,
+}
+
+/// The registry behind `/metrics`.
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    pub fn new(sources: MetricSources) -> Metrics {
+        let registry = Registry::new();
+        let collector = PgscopeCollector { sources, descs: Vec::new() };
+        registry.register(Box::new(collector)).expect("one pgscope collector per registry");
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        registry.register(Box::new(process)).expect("one process collector per registry");
+        Metrics { registry }
+    }
+
+    /// The Prometheus text exposition of every family.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut out).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+struct PgscopeCollector {
+    sources: MetricSources,
+    descs: Vec<Desc>,
+}
+
+impl Collector for PgscopeCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let bounds_us: Vec<u64> = BUCKETS_S.iter().map(|s| (s * 1e6) as u64).collect();
+        let snapshot = {
+            let store = self.sources.stats.lock().unwrap_or_else(PoisonError::into_inner);
+            store.metrics_snapshot(self.sources.top_k, &bounds_us)
+        };
+        let mut families = pattern_families(&snapshot.series);
+        families.push(counter(
+            "pgscope_query_errors_total",
+            "Statements that ended in an ErrorResponse, by SQLSTATE class.",
+            labelled("sqlstate_class", &snapshot.errors_by_class),
+        ));
+        families.push(gauge("pgscope_patterns", "Patterns tracked now.", snapshot.patterns as f64));
+        families.push(counter(
+            "pgscope_patterns_evicted_total",
+            "Patterns evicted to stay within analysis.max_patterns.",
+            vec![(vec![], snapshot.evictions as f64)],
+        ));
+        families.extend(self.data_path_families());
+        if let Some(extra) = &self.sources.extra {
+            families.extend(extra());
+        }
+        families
+    }
+}
+
+impl PgscopeCollector {
+    fn data_path_families(&self) -> Vec<MetricFamily> {
+        let p = &self.sources.proxy;
+        let e = &self.sources.events;
+        let one = |a: &AtomicU64| vec![(vec![], a.load(Ordering::Relaxed) as f64)];
+        let by = |label: &str, pairs: [(&str, &AtomicU64); 2]| {
+            pairs
+                .iter()
+                .map(|(v, a)| {
+                    (vec![(label.to_string(), v.to_string())], a.load(Ordering::Relaxed) as f64)
+                })
+                .collect()
+        };
+        vec![
+            gauge(
+                "pgscope_client_connections",
+                "Client connections open now.",
+                p.clients_current.load(Ordering::Relaxed) as f64,
+            ),
+            counter(
+                "pgscope_client_connections_total",
+                "Client connections accepted.",
+                one(&p.clients_total),
+            ),
+            counter(
+                "pgscope_client_connections_refused_total",
+                "Client connections refused at proxy.max_client_connections.",
+                one(&p.clients_refused),
+            ),
+            counter(
+                "pgscope_received_bytes_total",
+                "Bytes read and forwarded, by the side that sent them.",
+                by("from", [("client", &p.bytes_from_clients), ("server", &p.bytes_from_server)]),
+            ),
+            counter(
+                "pgscope_protocol_errors_total",
+                "Connections ended for a malformed message or startup packet.",
+                one(&p.protocol_errors),
+            ),
+            counter(
+                "pgscope_upstream_connect_errors_total",
+                "Failed connections to the upstream.",
+                one(&p.upstream_connect_errors),
+            ),
+            counter(
+                "pgscope_cancel_requests_total",
+                "CancelRequests sent upstream: forwarded from a client, or for a client that left mid-query.",
+                by(
+                    "reason",
+                    [("client", &p.cancels_forwarded), ("disconnect", &p.cancels_on_disconnect)],
+                ),
+            ),
+            counter(
+                "pgscope_sessions_untracked_total",
+                "Sessions whose pending-reply bound was hit; still forwarded, no longer analysed.",
+                one(&p.sessions_untracked),
+            ),
+            counter(
+                "pgscope_events_total",
+                "Statement events handed to the analysis path.",
+                one(&e.sent),
+            ),
+            counter(
+                "pgscope_events_dropped_total",
+                "Statement events dropped because the analysis queue was full.",
+                one(&e.dropped),
+            ),
+        ]
+    }
+}
+
+/// `pgscope_queries_total`, `pgscope_pattern_errors_total` and
+/// `pgscope_query_duration_seconds`, one series per top pattern plus `other`.
+fn pattern_families(series: &[SeriesCounts]) -> Vec<MetricFamily> {
+    let label = |s: &SeriesCounts| vec![("pattern".to_string(), s.label.clone())];
+    let calls = series.iter().map(|s| (label(s), s.calls as f64)).collect();
+    let errors = series.iter().map(|s| (label(s), s.errors as f64)).collect();
+    let mut histogram = family(
+        "pgscope_query_duration_seconds",
+        "Statement execution time seen on the wire, by pattern.",
+        MetricType::HISTOGRAM,
+    );
+    for s in series {
+        let mut h = proto::Histogram::default();
+        h.set_sample_count(s.calls);
+        h.set_sample_sum(s.sum_us as f64 / 1e6);
+        let buckets = BUCKETS_S
+            .iter()
+            .zip(&s.buckets)
+            .map(|(bound, count)| {
+                let mut b = proto::Bucket::default();
+                b.set_upper_bound(*bound);
+                b.set_cumulative_count(*count);
+                b
+            })
+            .collect();
+        h.set_bucket(buckets);
+        let mut m = proto::Metric::from_label(label_pairs(&label(s)));
+        m.set_histogram(h);
+        histogram.mut_metric().push(m);
+    }
+    vec![
+        counter("pgscope_queries_total", "Statements executed, by pattern.", calls),
+        counter("pgscope_pattern_errors_total", "Statements that failed, by pattern.", errors),
+        histogram,
+    ]
+}
+
+type Sample = (Vec<(String, String)>, f64);
+
+fn labelled(label: &str, values: &BTreeMap<String, u64>) -> Vec<Sample> {
+    values.iter().map(|(k, v)| (vec![(label.to_string(), k.clone())], *v as f64)).collect()
+}
+
+fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_string());
+    f.set_help(help.to_string());
+    f.set_field_type(kind);
+    f
+}
+
+/// A counter family with one sample per label set.
+pub fn counter(name: &str, help: &str, samples: Vec<Sample>) -> MetricFamily {
+    let mut f = family(name, help, MetricType::COUNTER);
+    for (labels, value) in samples {
+        let mut c = proto::Counter::default();
+        c.set_value(value);
+        let mut m = proto::Metric::from_label(label_pairs(&labels));
+        m.set_counter(c);
+        f.mut_metric().push(m);
+    }
+    f
+}
+
+/// A gauge family with a single unlabelled sample.
+pub fn gauge(name: &str, help: &str, value: f64) -> MetricFamily {
+    let mut f = family(name, help, MetricType::GAUGE);
+    let mut g = proto::Gauge::default();
+    g.set_value(value);
+    let mut m = proto::Metric::default();
+    m.set_gauge(g);
+    f.mut_metric().push(m);
+    f
+}
+
+fn label_pairs(labels: &[(String, String)]) -> Vec<proto::LabelPair> {
+    labels
+        .iter()
+        .map(|(k, v)| {
+            let mut l = proto::LabelPair::default();
+            l.set_name(k.clone());
+            l.set_value(v.clone());
+            l
+        })
+        .collect()
+}

@@ -1,0 +1,77 @@
+//! The HTTP surface end to end: JSON API and Prometheus metrics after real traffic.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn api_patterns_reflects_traffic() {
+    let env = Env::start().await;
+    let db = env.client().await;
+    for i in 0..5 {
+        db.query("SELECT $1::int + 1", &[&i]).await.unwrap();
+    }
+    env.wait_for_calls(5).await;
+    let http = env.sidecar.http_addr.expect("http enabled");
+    let (status, body) = http_get(http, "/api/patterns?sort=calls&limit=5").await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let top = &json["patterns"][0];
+    assert_eq!(top["calls"], 5, "{body}");
+    assert_eq!(top["id"].as_str().map(str::len), Some(16));
+    let (status, body) = http_get(http, "/api/patterns?sort=nope").await;
+    assert_eq!((status, body.contains("sort must be one of")), (400, true));
+    let (status, body) = http_get(http, "/healthz").await;
+    assert_eq!((status, body.contains("\"ok\"")), (200, true));
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool_and_count_the_traffic() {
+    let env = Env::start().await;
+    let db = env.client().await;
+    for _ in 0..3 {
+        db.batch_execute("SELECT 1").await.unwrap();
+    }
+    let _ = db.batch_execute("SELECT * FROM missing_table").await;
+    env.wait_for_calls(4).await;
+    let http = env.sidecar.http_addr.expect("http enabled");
+    let (status, text) = http_get(http, "/metrics").await;
+    assert_eq!(status, 200);
+    for needle in [
+        "pgscope_queries_total{pattern=\"",
+        "pgscope_query_duration_seconds_bucket{pattern=\"",
+        "pgscope_query_errors_total{sqlstate_class=\"42\"} 1",
+        "pgscope_client_connections 1",
+        "pgscope_events_dropped_total 0",
+        "pgscope_patterns_evicted_total 0",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    let total: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("pgscope_queries_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, 4.0);
+    promtool_check(&text).await;
+}
+
+async fn promtool_check(text: &str) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "promtool not runnable ({e}): install the Debian package `prometheus` (see .ci/run)"
+            )
+        });
+    child.stdin.take().unwrap().write_all(text.as_bytes()).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let report =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
+}
