@@ -1,35 +1,72 @@
-//! The analysis task: drains statement events, turns each into a pattern and records it.
+//! The analysis task: drains statement events, turns each into a pattern, records its
+//! statistics and shows it to the detectors.
 //!
 //! It runs on its own task, off the connection tasks; the data path only ever `try_send`s.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 
+use crate::detect::Detectors;
 use crate::event::StatementEvent;
 use crate::fingerprint::{Fingerprinter, split_statements};
 use crate::stats::{Observation, StatsStore};
 
-/// Events handled per lock of the statistics store.
+/// Events handled per lock of the shared state.
 const BATCH: usize = 256;
+/// How often time-based detector state (idle bursts) is flushed.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What the analysis task owns or shares with the HTTP surface.
+pub struct Analysis {
+    pub fingerprinter: Fingerprinter,
+    pub stats: Arc<Mutex<StatsStore>>,
+    pub detectors: Arc<Mutex<Detectors>>,
+}
 
 /// Runs until every [`crate::event::EventSender`] is gone.
-pub async fn run(
-    mut events: mpsc::Receiver<StatementEvent>,
-    mut fingerprinter: Fingerprinter,
-    stats: Arc<Mutex<StatsStore>>,
-) {
+pub async fn run(mut events: mpsc::Receiver<StatementEvent>, mut analysis: Analysis) {
     let mut batch = Vec::with_capacity(BATCH);
-    while events.recv_many(&mut batch, BATCH).await > 0 {
-        let mut store = stats.lock().unwrap_or_else(PoisonError::into_inner);
-        for event in batch.drain(..) {
-            observe(&event, &mut fingerprinter, &mut store);
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            n = events.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    return;
+                }
+                analysis.observe_batch(&mut batch);
+            }
+            _ = ticker.tick() => analysis.tick(),
         }
     }
 }
 
-/// Records one event.
-pub fn observe(event: &StatementEvent, fingerprinter: &mut Fingerprinter, store: &mut StatsStore) {
+impl Analysis {
+    fn observe_batch(&mut self, batch: &mut Vec<StatementEvent>) {
+        let now = Instant::now();
+        let mut store = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut detectors = self.detectors.lock().unwrap_or_else(PoisonError::into_inner);
+        for event in batch.drain(..) {
+            observe(&event, &mut self.fingerprinter, &mut store, &mut detectors, now);
+        }
+    }
+
+    fn tick(&mut self) {
+        self.detectors.lock().unwrap_or_else(PoisonError::into_inner).tick(Instant::now());
+    }
+}
+
+/// Records one event and shows it to the detectors.
+pub fn observe(
+    event: &StatementEvent,
+    fingerprinter: &mut Fingerprinter,
+    store: &mut StatsStore,
+    detectors: &mut Detectors,
+    now: Instant,
+) {
     let text = String::from_utf8_lossy(&event.sql);
     let statement = statement_of(&text, event.stmt_index);
     let pattern = fingerprinter.fingerprint(statement);
@@ -41,6 +78,7 @@ pub fn observe(event: &StatementEvent, fingerprinter: &mut Fingerprinter, store:
         outcome: event.outcome,
         at: event.finished_at,
     });
+    detectors.observe_event(event, statement, &pattern, now);
 }
 
 /// The `index`th statement of a simple-Query string (the whole text when it has only one).

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::detect::{DetectConfig, DetectConfigError};
 use crate::wire::PG_MAX_MESSAGE_LEN;
 
 /// A configuration error, with the file and the position or key it concerns.
@@ -21,7 +22,12 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    #[error("{path}: {source}")]
+    Rules { path: PathBuf, source: DetectConfigError },
 }
+
+/// The rules file schema (`rules/default.toml`): detector thresholds and lint rules.
+pub type RulesConfig = DetectConfig;
 
 /// The `pgscope.toml` schema. Every key is optional; see `pgscope.example.toml`.
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +82,9 @@ pub struct AnalysisSection {
     pub max_patterns: Option<usize>,
     /// Statement texts memoized to their pattern (default 20000).
     pub memo_capacity: Option<usize>,
+    /// Rules file: detector thresholds and lint rules (default: the built-in defaults, which
+    /// `rules/default.toml` spells out).
+    pub rules: Option<PathBuf>,
     /// Patterns with their own series in /metrics (by total time); the rest are summed under
     /// `pattern="other"` (default 100).
     pub metrics_top_k: Option<usize>,
@@ -89,6 +98,7 @@ pub struct Overrides {
     pub http: Option<String>,
     pub max_message_bytes: Option<u32>,
     pub max_client_connections: Option<usize>,
+    pub rules: Option<PathBuf>,
 }
 
 /// The validated settings.
@@ -107,6 +117,8 @@ pub struct Config {
     pub max_patterns: usize,
     pub memo_capacity: usize,
     pub metrics_top_k: usize,
+    /// Detector thresholds and lint rules, from the rules file.
+    pub rules: RulesConfig,
 }
 
 impl Config {
@@ -140,6 +152,10 @@ impl Config {
         })?;
         let http = o.http.or(file.http.listen).unwrap_or_else(|| "127.0.0.1:9930".into());
         let a = file.analysis;
+        let rules = match o.rules.or(a.rules) {
+            Some(path) => read_rules(&path)?,
+            None => RulesConfig::default(),
+        };
         Ok(Config {
             listen: socket_addr("proxy.listen", &listen)?,
             upstream: validate_upstream(upstream)?,
@@ -165,6 +181,7 @@ impl Config {
             max_patterns: positive("analysis.max_patterns", a.max_patterns.unwrap_or(5000))?,
             memo_capacity: positive("analysis.memo_capacity", a.memo_capacity.unwrap_or(20_000))?,
             metrics_top_k: a.metrics_top_k.unwrap_or(100),
+            rules,
         })
     }
 }
@@ -175,6 +192,16 @@ pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         .map_err(|source| ConfigError::Read { path: path.into(), source })?;
     toml::from_str(&text)
         .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+}
+
+/// Reads, parses and validates a rules file; errors name the file, line and key.
+pub fn read_rules(path: &Path) -> Result<RulesConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    let rules: RulesConfig = toml::from_str(&text)
+        .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?;
+    rules.validate().map_err(|source| ConfigError::Rules { path: path.into(), source })?;
+    Ok(rules)
 }
 
 fn secs(s: u64) -> Duration {

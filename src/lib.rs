@@ -14,6 +14,8 @@
 //!
 //! Analysis path (one task, off the hot path):
 //! - [`fingerprint`]: statement → pattern (sqlparser normalization, token fallback, memo).
+//! - [`detect`]: live detectors (slow queries, N+1, duplicates), findings, route attribution.
+//! - [`lint`]: the lint rule catalogue, checked once per new pattern (pure, over the AST).
 //! - [`stats`]: bounded per-pattern statistics (calls, times, percentiles, rows, errors).
 //! - [`analysis`]: the task that drains events into patterns and statistics.
 //!
@@ -29,9 +31,11 @@
 pub mod analysis;
 pub mod config;
 pub mod demo;
+pub mod detect;
 pub mod event;
 pub mod fingerprint;
 pub mod http;
+pub mod lint;
 pub mod metrics;
 pub mod proxy;
 pub mod scratch_pg;

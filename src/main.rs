@@ -60,6 +60,9 @@ struct ProxyArgs {
     /// Most client connections at once [default: 1000].
     #[arg(long, env = "PGSCOPE_MAX_CLIENT_CONNECTIONS")]
     max_client_connections: Option<usize>,
+    /// Rules file (thresholds, lint rules) [default: built-in, as rules/default.toml].
+    #[arg(long, env = "PGSCOPE_RULES")]
+    rules: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -99,6 +102,7 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
         http: args.http,
         max_message_bytes: args.max_message_bytes,
         max_client_connections: args.max_client_connections,
+        rules: args.rules,
     };
     let config = Config::load(args.config.as_deref(), overrides)?;
     let sidecar = Sidecar::start(config).await.context("starting the proxy")?;

@@ -22,7 +22,7 @@ use crate::stats::{SeriesCounts, StatsStore};
 const BUCKETS_S: [f64; 15] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
-/// Extra families from other subsystems (findings), as (name, help, type, samples).
+/// Extra families from other subsystems (findings), built at scrape time.
 pub type ExtraFamilies = Arc<dyn Fn() -> Vec<MetricFamily> + Send + Sync>;
 
 /// Everything `/metrics` reads.
@@ -254,4 +254,53 @@ fn label_pairs(labels: &[(String, String)]) -> Vec<proto::LabelPair> {
             l
         })
         .collect()
+}
+
+/// Findings and detector-state families, read from the detectors at scrape time.
+pub fn detector_families(detectors: Arc<Mutex<crate::detect::Detectors>>) -> ExtraFamilies {
+    use crate::detect::FindingKind;
+    Arc::new(move || {
+        let d = detectors.lock().unwrap_or_else(PoisonError::into_inner);
+        let store = d.findings();
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let mut by_kind = Vec::new();
+        let mut slow = Vec::new();
+        let mut n_plus_one = 0.0;
+        for (kind, severity, n) in store.counts() {
+            let labels = vec![pair("kind", kind.as_str()), pair("severity", severity.as_str())];
+            by_kind.push((labels, n as f64));
+            match kind {
+                FindingKind::Slow => {
+                    slow.push((vec![pair("severity", severity.as_str())], n as f64))
+                }
+                FindingKind::NPlusOne => n_plus_one += n as f64,
+                _ => {}
+            }
+        }
+        let evictions = d
+            .evictions()
+            .into_iter()
+            .map(|(name, n)| (vec![pair("detector", name)], n as f64))
+            .collect();
+        vec![
+            counter("pgscope_findings_total", "Findings reported, by kind and severity.", by_kind),
+            counter("pgscope_slow_queries_total", "Slow-query findings, by severity.", slow),
+            counter("pgscope_n_plus_one_total", "N+1 bursts found.", vec![(vec![], n_plus_one)]),
+            counter(
+                "pgscope_findings_dropped_total",
+                "Findings pushed out of the bounded per-kind rings.",
+                vec![(vec![], store.dropped() as f64)],
+            ),
+            counter(
+                "pgscope_detector_evictions_total",
+                "Entries of bounded detector state evicted (connections, patterns).",
+                evictions,
+            ),
+            counter(
+                "pgscope_routes_overflow_total",
+                "Statements counted under route \"other\" because routes.max_routes was reached.",
+                vec![(vec![], d.routes().overflow() as f64)],
+            ),
+        ]
+    })
 }

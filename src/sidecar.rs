@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::analysis::Analysis;
 use crate::config::Config;
+use crate::detect::Detectors;
 use crate::event::{self, EventCounters};
 use crate::fingerprint::Fingerprinter;
 use crate::http::{self, HttpState};
@@ -22,6 +24,7 @@ pub struct Sidecar {
     pub proxy_addr: SocketAddr,
     pub http_addr: Option<SocketAddr>,
     pub stats: Arc<Mutex<StatsStore>>,
+    pub detectors: Arc<Mutex<Detectors>>,
     pub proxy_counters: Arc<ProxyCounters>,
     pub event_counters: Arc<EventCounters>,
     shutdown: watch::Sender<bool>,
@@ -38,11 +41,14 @@ impl Sidecar {
         let proxy_addr = listener.local_addr()?;
         let (sender, receiver, event_counters) = event::channel(config.event_queue);
         let stats = Arc::new(Mutex::new(StatsStore::new(config.max_patterns)));
-        let analysis_task = tokio::spawn(crate::analysis::run(
-            receiver,
-            Fingerprinter::new(config.memo_capacity),
-            stats.clone(),
-        ));
+        let detectors = Detectors::new(&config.rules).map_err(std::io::Error::other)?;
+        let detectors = Arc::new(Mutex::new(detectors));
+        let analysis = Analysis {
+            fingerprinter: Fingerprinter::new(config.memo_capacity),
+            stats: stats.clone(),
+            detectors: detectors.clone(),
+        };
+        let analysis_task = tokio::spawn(crate::analysis::run(receiver, analysis));
         let ctx = Arc::new(ProxyContext::new(config.clone(), sender));
         let proxy_counters = ctx.counters.clone();
         let (shutdown, stop) = watch::channel(false);
@@ -56,10 +62,11 @@ impl Sidecar {
                     proxy: proxy_counters.clone(),
                     events: event_counters.clone(),
                     top_k: config.metrics_top_k,
-                    extra: None,
+                    extra: Some(crate::metrics::detector_families(detectors.clone())),
                 });
                 let state = HttpState {
                     stats: stats.clone(),
+                    detectors: detectors.clone(),
                     started: Instant::now(),
                     metrics: Some(Arc::new(metrics)),
                 };
@@ -75,6 +82,7 @@ impl Sidecar {
             proxy_addr,
             http_addr,
             stats,
+            detectors,
             proxy_counters,
             event_counters,
             shutdown,

@@ -176,10 +176,11 @@ impl Splitter {
                 return Ok(Progress { forward: pos, need: 5 + want });
             };
             on_frame(tag, head, body_len);
-            if rest.len() >= 1 + len as usize {
-                pos += 1 + len as usize;
+            let total = 1 + len as usize;
+            if rest.len() >= total {
+                pos += total;
             } else {
-                self.streaming = 1 + len as usize - rest.len();
+                self.streaming = total - rest.len();
                 return Ok(Progress { forward: buf.len(), need: 0 });
             }
         }

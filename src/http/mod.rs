@@ -26,6 +26,7 @@ pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 1000;
 
 const BAD_SORT: &str = "sort must be one of total, calls, mean, p99";
+const BAD_KIND: &str = "kind must be one of slow, n_plus_one, duplicate, lint";
 const BAD_LIMIT: &str = "limit must be a non-negative integer (at most 1000 rows are returned)";
 
 /// Everything the HTTP handlers read. Cloned into axum state.
@@ -35,6 +36,8 @@ pub struct HttpState {
     pub stats: Arc<Mutex<StatsStore>>,
     /// When the process started, for `uptime_s`.
     pub started: Instant,
+    /// Findings and routes, shared with the analysis task.
+    pub detectors: Arc<Mutex<crate::detect::Detectors>>,
     /// The registry behind `/metrics` (absent: `/metrics` is 404).
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
@@ -55,6 +58,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/patterns", get(patterns))
         .route("/metrics", get(metrics))
+        .route("/api/findings", get(findings))
+        .route("/api/routes", get(routes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -66,6 +71,64 @@ async fn metrics(State(state): State<HttpState>) -> Response {
     let body = tokio::task::spawn_blocking(move || metrics.render()).await.unwrap_or_default();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
         .into_response()
+}
+
+/// `/api/findings` query parameters as received.
+#[derive(Deserialize)]
+struct FindingsParams {
+    kind: Option<String>,
+    limit: Option<String>,
+}
+
+/// Body of `GET /api/findings`.
+#[derive(Serialize)]
+struct FindingsBody {
+    kind: Option<&'static str>,
+    limit: usize,
+    dropped: u64,
+    findings: Vec<crate::detect::Finding>,
+}
+
+/// `GET /api/findings?kind=slow|n_plus_one|duplicate|lint&limit=N`, newest first.
+async fn findings(
+    State(state): State<HttpState>,
+    params: Result<Query<FindingsParams>, QueryRejection>,
+) -> Result<Json<FindingsBody>, ApiError> {
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+    let kind = match params.kind.as_deref() {
+        None => None,
+        Some(name) => Some(
+            crate::detect::FindingKind::from_name(name)
+                .ok_or_else(|| ApiError::bad_request(BAD_KIND))?,
+        ),
+    };
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(text) => parse_limit(text).ok_or_else(|| ApiError::bad_request(BAD_LIMIT))?,
+    };
+    let d = state.detectors.lock().unwrap_or_else(PoisonError::into_inner);
+    let store = d.findings();
+    let dropped = kind.map_or(store.dropped(), |k| store.dropped_of(k));
+    Ok(Json(FindingsBody {
+        kind: kind.map(|k| k.as_str()),
+        limit,
+        dropped,
+        findings: store.list(kind, limit),
+    }))
+}
+
+/// Body of `GET /api/routes`.
+#[derive(Serialize)]
+struct RoutesBody {
+    overflow: u64,
+    routes: Vec<crate::detect::RouteSummary>,
+}
+
+/// `GET /api/routes`: statements, time, errors and N+1 findings per endpoint.
+async fn routes(State(state): State<HttpState>) -> Json<RoutesBody> {
+    let d = state.detectors.lock().unwrap_or_else(PoisonError::into_inner);
+    Json(RoutesBody { overflow: d.routes().overflow(), routes: d.routes().list() })
 }
 
 /// Body of `GET /healthz`.

@@ -27,7 +27,14 @@ fn state_with(n: u64) -> HttpState {
             });
         }
     }
-    HttpState { stats: Arc::new(Mutex::new(store)), started: Instant::now(), metrics: None }
+    let detectors = crate::detect::Detectors::new(&crate::detect::DetectConfig::default())
+        .expect("default config is valid");
+    HttpState {
+        stats: Arc::new(Mutex::new(store)),
+        started: Instant::now(),
+        metrics: None,
+        detectors: Arc::new(Mutex::new(detectors)),
+    }
 }
 
 /// Serves `state` on a fresh port, sends one raw HTTP/1.1 request, shuts the server down.

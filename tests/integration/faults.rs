@@ -138,7 +138,7 @@ async fn unreachable_upstream_names_the_address() {
             .await
             .unwrap();
     let dsn = format!("host=127.0.0.1 port={} user=app dbname=app", sidecar.proxy_addr.port());
-    let err = try_connect(&dsn).await.err().expect("no upstream");
+    let err = try_connect(&dsn).await.expect_err("no upstream");
     let db = err.as_db_error().expect("an ErrorResponse, not a silent close");
     assert_eq!(db.code().code(), "08006");
     assert!(db.message().contains(&addr.to_string()), "{}", db.message());
@@ -202,6 +202,6 @@ async fn connections_beyond_the_limit_are_refused_with_53300() {
     let env = Env::start_with(|c| c.max_client_connections = 2).await;
     let _a = env.client().await;
     let _b = env.client().await;
-    let err = try_connect(&env.proxy_dsn("postgres", "postgres")).await.err().expect("refused");
+    let err = try_connect(&env.proxy_dsn("postgres", "postgres")).await.expect_err("refused");
     assert_eq!(err.as_db_error().map(|e| e.code().code()), Some("53300"), "{err}");
 }

@@ -1,0 +1,207 @@
+//! Live detectors: slow queries, N+1 and duplicate bursts, and route attribution.
+//!
+//! Pure logic on the analysis path: the analysis task hands each executed statement, with its
+//! pattern, to [`Detectors::observe_event`] and calls [`Detectors::tick`] about every 100 ms;
+//! findings land in a bounded [`FindingStore`] and per-endpoint numbers in [`RouteStats`].
+//! Time comes in as explicit `Instant`s, so everything is testable without a clock.
+//!
+//! - [`Detector`]: the seam; [`slow::SlowDetector`] and [`nplusone::NPlusOneDetector`]
+//!   implement it, and a lint detector can be added with [`Detectors::add`].
+//! - [`route`]: the endpoint of a statement (sqlcommenter tags, see [`sqlcomment`]) and
+//!   bounded per-route statistics.
+//! - [`config`]: the `rules/default.toml` schema.
+//!
+//! Parameter values never reach a finding unless `slow.keep_parameter_values` is set.
+
+mod burst;
+pub mod classify;
+pub mod config;
+pub mod finding;
+pub mod lint;
+mod lru;
+pub mod nplusone;
+pub mod route;
+pub mod slow;
+pub mod sqlcomment;
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use crate::event::StatementEvent;
+use crate::fingerprint::{Pattern, PatternId};
+
+pub use config::{DetectConfig, DetectConfigError};
+pub use finding::{Finding, FindingKind, FindingStore, Severity, Source};
+pub use route::{RouteStats, RouteSummary, route_of};
+
+/// One executed statement as the detectors see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// The event the tracker emitted.
+    pub event: &'a StatementEvent,
+    /// This statement's text (one statement of a multi-statement simple query). Raw: may
+    /// hold literal values.
+    pub statement: &'a str,
+    /// The statement's pattern (normalized, no literal values).
+    pub pattern: &'a Pattern,
+    /// The endpoint, from [`route_of`].
+    pub route: Option<&'a str>,
+}
+
+impl Observed<'_> {
+    /// The pattern's id and normalized text.
+    pub fn pattern_ref(&self) -> (PatternId, &str) {
+        (self.pattern.id, &self.pattern.text)
+    }
+
+    /// Connection, session, route and finish time, for a finding about this statement.
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            conn_id: self.event.conn_id,
+            session: &self.event.session,
+            route: self.route,
+            at: self.event.finished_at,
+        }
+    }
+}
+
+/// Something that watches executed statements and reports findings.
+pub trait Detector: Send {
+    /// Looks at one statement; appends any findings to `out`.
+    fn observe(&mut self, obs: &Observed<'_>, now: Instant, out: &mut Vec<Finding>);
+
+    /// Flushes time-based state (idle bursts); called about every 100 ms.
+    fn tick(&mut self, _now: Instant, _out: &mut Vec<Finding>) {}
+
+    /// A short name for logs and metrics.
+    fn name(&self) -> &'static str;
+
+    /// Entries of bounded state evicted so far (monotonic; a metrics counter).
+    fn evictions(&self) -> u64 {
+        0
+    }
+}
+
+/// The configured detectors, the findings they produced and the route statistics.
+pub struct Detectors {
+    detectors: Vec<Box<dyn Detector>>,
+    findings: FindingStore,
+    routes: RouteStats,
+    /// Reused buffer for one round of findings.
+    scratch: Vec<Finding>,
+}
+
+impl Detectors {
+    /// The slow, N+1 and lint detectors (the last two if enabled), configured by `config` after validating it.
+    pub fn new(config: &DetectConfig) -> Result<Self, DetectConfigError> {
+        config.validate()?;
+        let mut detectors: Vec<Box<dyn Detector>> =
+            vec![Box::new(slow::SlowDetector::new(&config.slow)?)];
+        if config.n_plus_one.enabled {
+            detectors.push(Box::new(nplusone::NPlusOneDetector::new(&config.n_plus_one)));
+        }
+        if config.lint.enabled {
+            let linter = crate::lint::Linter::new(&config.lint).map_err(|e| {
+                DetectConfigError::Invalid { key: "lint.rules".into(), reason: e.to_string() }
+            })?;
+            detectors.push(Box::new(lint::LintDetector::new(linter)));
+        }
+        Ok(Detectors {
+            detectors,
+            findings: FindingStore::new(config.findings.per_kind_capacity),
+            routes: RouteStats::new(config.routes.max_routes),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Adds another detector (e.g. the lint rules).
+    pub fn add(&mut self, detector: Box<dyn Detector>) {
+        self.detectors.push(detector);
+    }
+
+    /// Works out the statement's route, then observes it.
+    pub fn observe_event(
+        &mut self,
+        event: &StatementEvent,
+        statement: &str,
+        pattern: &Pattern,
+        now: Instant,
+    ) {
+        let route = route_of(statement, &event.session.application_name);
+        self.observe(&Observed { event, statement, pattern, route: route.as_deref() }, now);
+    }
+
+    /// Records the statement under its route and hands it to every detector.
+    pub fn observe(&mut self, obs: &Observed<'_>, now: Instant) {
+        self.routes.record(&route::RouteSample {
+            route: obs.route,
+            pattern_id: obs.pattern.id.0,
+            duration_us: obs.event.duration_us,
+            outcome: obs.event.outcome,
+        });
+        for detector in &mut self.detectors {
+            detector.observe(obs, now, &mut self.scratch);
+        }
+        self.store_scratch();
+    }
+
+    /// Lets every detector flush time-based state.
+    pub fn tick(&mut self, now: Instant) {
+        for detector in &mut self.detectors {
+            detector.tick(now, &mut self.scratch);
+        }
+        self.store_scratch();
+    }
+
+    /// The findings so far.
+    pub fn findings(&self) -> &FindingStore {
+        &self.findings
+    }
+
+    /// Per-route statistics.
+    pub fn routes(&self) -> &RouteStats {
+        &self.routes
+    }
+
+    /// Each detector's name and evicted-state count, for metrics.
+    pub fn evictions(&self) -> Vec<(&'static str, u64)> {
+        self.detectors.iter().map(|d| (d.name(), d.evictions())).collect()
+    }
+
+    fn store_scratch(&mut self) {
+        for finding in self.scratch.drain(..) {
+            log_finding(&finding);
+            self.routes.record_finding(finding.kind, finding.route.as_deref());
+            self.findings.push(finding);
+        }
+    }
+}
+
+/// Logs a finding once, as it is stored. Never the sample: it may hold parameter values.
+fn log_finding(f: &Finding) {
+    tracing::warn!(
+        kind = f.kind.as_str(),
+        severity = f.severity.as_str(),
+        pattern_id = %f.pattern_id,
+        pattern = %f.pattern,
+        parent_pattern_id = f.parent_pattern_id.as_deref(),
+        route = f.route.as_deref(),
+        application_name = %f.application_name,
+        count = f.count,
+        duration_ms = f.duration_ms,
+        rule = f.rule_id.as_deref(),
+        "finding"
+    );
+}
+
+impl std::fmt::Debug for Detectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.detectors.iter().map(|d| d.name()).collect();
+        f.debug_struct("Detectors")
+            .field("detectors", &names)
+            .field("findings", &self.findings.len())
+            .field("routes", &self.routes.len())
+            .finish()
+    }
+}
