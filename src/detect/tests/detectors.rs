@@ -14,6 +14,13 @@ fn feed(d: &mut Detectors, h: &mut Harness<NoDetector>, stmt: &Stmt) {
     d.observe_event(&event, &stmt.sql, &stmt.pattern, h.now);
 }
 
+/// The defaults without the lint rules, so only the detectors under test report.
+fn without_lint() -> DetectConfig {
+    let mut config = DetectConfig::default();
+    config.lint.enabled = false;
+    config
+}
+
 /// A detector that sees nothing: the harness is only used for its clock and events.
 struct NoDetector;
 
@@ -26,7 +33,7 @@ impl Detector for NoDetector {
 
 #[test]
 fn n_plus_one_end_to_end_with_route() {
-    let mut d = Detectors::new(&DetectConfig::default()).expect("default config is valid");
+    let mut d = Detectors::new(&without_lint()).expect("default config is valid");
     let mut h = Harness::new(NoDetector);
     let tag = "/*controller='authors',action='index',framework='django'*/";
     feed(&mut d, &mut h, &simple(AUTHORS, &format!("{AUTHORS} {tag}"), 5));
@@ -54,7 +61,7 @@ fn n_plus_one_end_to_end_with_route() {
 
 #[test]
 fn slow_findings_reach_the_store_and_routes_fall_back_to_application_name() {
-    let mut d = Detectors::new(&DetectConfig::default()).expect("valid");
+    let mut d = Detectors::new(&without_lint()).expect("valid");
     let mut h = Harness::new(NoDetector);
     feed(&mut d, &mut h, &bound(BOOKS, 1, 2500));
     let found = d.findings().list(None, 10);
@@ -65,7 +72,7 @@ fn slow_findings_reach_the_store_and_routes_fall_back_to_application_name() {
 
 #[test]
 fn disabled_n_plus_one_and_extra_detectors() {
-    let mut config = DetectConfig::default();
+    let mut config = without_lint();
     config.n_plus_one.enabled = false;
     let mut d = Detectors::new(&config).expect("valid");
     d.add(Box::new(NoDetector));
@@ -84,4 +91,19 @@ fn invalid_config_is_refused() {
     let mut config = DetectConfig::default();
     config.slow.critical_ms = 10;
     assert!(Detectors::new(&config).is_err());
+}
+
+#[test]
+fn lint_rules_run_once_per_new_pattern() {
+    let mut d = Detectors::new(&DetectConfig::default()).expect("valid");
+    let mut h = Harness::new(NoDetector);
+    for _ in 0..3 {
+        feed(&mut d, &mut h, &simple(AUTHORS, AUTHORS, 1));
+    }
+    feed(&mut d, &mut h, &simple("DELETE FROM books", "DELETE FROM books", 1));
+    let lint = d.findings().list(Some(FindingKind::Lint), 10);
+    let rules: Vec<_> = lint.iter().filter_map(|f| f.rule_id.as_deref()).collect();
+    assert_eq!(rules, ["delete-without-where", "select-star"], "newest first, once each");
+    assert_eq!(lint[0].severity, Severity::Critical);
+    assert!(lint[0].message.as_deref().is_some_and(|m| m.contains("books")));
 }
