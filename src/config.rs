@@ -39,6 +39,28 @@ pub struct FileConfig {
     pub http: HttpSection,
     #[serde(default)]
     pub analysis: AnalysisSection,
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+/// `[admin]`: the admin console (`psql … dbname=pgscope`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Password of the admin console; without one the console is disabled.
+    /// Prefer the PGSCOPE_ADMIN_PASSWORD variable to keeping it in a file.
+    pub password: Option<Secret>,
+}
+
+/// A secret: never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// `[proxy]`: the data path.
@@ -99,6 +121,7 @@ pub struct Overrides {
     pub max_message_bytes: Option<u32>,
     pub max_client_connections: Option<usize>,
     pub rules: Option<PathBuf>,
+    pub admin_password: Option<Secret>,
 }
 
 /// The validated settings.
@@ -119,6 +142,8 @@ pub struct Config {
     pub metrics_top_k: usize,
     /// Detector thresholds and lint rules, from the rules file.
     pub rules: RulesConfig,
+    /// The admin console's password; `None` disables the console.
+    pub admin_password: Option<Secret>,
 }
 
 impl Config {
@@ -182,6 +207,7 @@ impl Config {
             memo_capacity: positive("analysis.memo_capacity", a.memo_capacity.unwrap_or(20_000))?,
             metrics_top_k: a.metrics_top_k.unwrap_or(100),
             rules,
+            admin_password: o.admin_password.or(file.admin.password).filter(|p| !p.0.is_empty()),
         })
     }
 }

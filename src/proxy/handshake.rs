@@ -2,6 +2,8 @@
 //! SSLRequest and GSSENCRequest with `N` and read the next one; hand back a CancelRequest or a
 //! StartupMessage. Authentication is not here: it is relayed by the session, byte for byte.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,8 +23,6 @@ pub enum HandshakeError {
     Frame(#[from] FrameError),
     #[error("no startup packet within {0} seconds")]
     Timeout(u64),
-    #[error("client sent data after its SSL/GSSAPI request before the answer")]
-    DataAfterNegotiation,
     #[error("too many SSL/GSSAPI negotiation requests")]
     TooManyNegotiations,
 }
@@ -40,7 +40,13 @@ pub enum Accepted {
     /// A CancelRequest packet, to forward to the upstream unchanged.
     Cancel(Bytes),
     Startup(Startup),
+    /// A StartupMessage for the admin console's database, left unread on the socket.
+    Admin,
 }
+
+/// The database name that reaches the admin console instead of the upstream (PgBouncer's
+/// convention).
+pub const ADMIN_DATABASE: &str = "pgscope";
 
 /// A StartupMessage, ready to be relayed.
 #[derive(Debug)]
@@ -61,40 +67,57 @@ pub async fn accept(client: &mut TcpStream, config: &Config) -> Result<Accepted,
 }
 
 async fn negotiate(client: &mut TcpStream) -> Result<Accepted, HandshakeError> {
-    let mut buf = BytesMut::with_capacity(512);
     // SSLRequest, then GSSENCRequest (or the reverse), then the real packet.
     for _ in 0..3 {
-        let packet = read_packet(client, &mut buf).await?;
+        let packet = peek_packet(client).await?;
         match wire::parse_startup(&packet)? {
             StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
-                if !buf.is_empty() {
-                    return Err(HandshakeError::DataAfterNegotiation);
-                }
+                consume(client, packet.len()).await?;
                 client.write_all(b"N").await?;
             }
-            StartupPacket::CancelRequest(_) => return Ok(Accepted::Cancel(packet)),
+            StartupPacket::CancelRequest(_) => {
+                consume(client, packet.len()).await?;
+                return Ok(Accepted::Cancel(Bytes::from(packet)));
+            }
             StartupPacket::Startup { params, .. } => {
                 let info = session_info(&params);
-                return Ok(Accepted::Startup(Startup { packet, info, leftover: buf }));
+                if &*info.database == ADMIN_DATABASE {
+                    return Ok(Accepted::Admin);
+                }
+                consume(client, packet.len()).await?;
+                let packet = Bytes::from(packet);
+                return Ok(Accepted::Startup(Startup { packet, info, leftover: BytesMut::new() }));
             }
         }
     }
     Err(HandshakeError::TooManyNegotiations)
 }
 
-/// Reads one length-prefixed startup packet, leaving anything after it in `buf`.
-async fn read_packet(client: &mut TcpStream, buf: &mut BytesMut) -> Result<Bytes, HandshakeError> {
+/// Waits until one whole startup packet is in the socket's receive buffer and copies it out
+/// without consuming it, so that the admin console's server can still read it.
+async fn peek_packet(client: &mut TcpStream) -> Result<Vec<u8>, HandshakeError> {
+    let mut buf = vec![0u8; 512];
     loop {
-        if let Some(len) = wire::startup_packet_len(buf)? {
-            if buf.len() >= len {
-                return Ok(buf.split_to(len).freeze());
-            }
-            buf.reserve(len - buf.len());
-        }
-        if client.read_buf(buf).await? == 0 {
+        let n = client.peek(&mut buf).await?;
+        if n == 0 {
             return Err(HandshakeError::Closed);
         }
+        if let Some(len) = wire::startup_packet_len(&buf[..n])? {
+            if n >= len {
+                buf.truncate(len);
+                return Ok(buf);
+            }
+            buf.resize(buf.len().max(len), 0);
+        }
+        // peek returns at once while the rest of the packet is still in flight.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+async fn consume(client: &mut TcpStream, len: usize) -> Result<(), HandshakeError> {
+    let mut sink = vec![0u8; len];
+    client.read_exact(&mut sink).await?;
+    Ok(())
 }
 
 /// Database, user and application_name from the StartupMessage (database defaults to user).

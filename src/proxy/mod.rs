@@ -4,6 +4,7 @@
 //! One upstream connection per client. Nothing here knows about patterns or findings: the
 //! sessions hand statement events to the [`EventSender`] and move on.
 
+mod clients;
 mod handshake;
 mod session;
 
@@ -20,7 +21,8 @@ use crate::config::Config;
 use crate::event::EventSender;
 use crate::wire;
 
-pub use handshake::HandshakeError;
+pub use clients::{ClientInfo, ClientRegistry};
+pub use handshake::{ADMIN_DATABASE, HandshakeError};
 pub use session::SessionError;
 
 /// Counters the data path keeps for metrics, updated with relaxed atomics.
@@ -38,12 +40,21 @@ pub struct ProxyCounters {
     pub sessions_untracked: AtomicU64,
 }
 
+/// Serves a client that asked for the admin console's database. The proxy only routes the
+/// socket there; the console itself lives elsewhere ([`crate::admin`]).
+#[async_trait::async_trait]
+pub trait AdminConsole: Send + Sync {
+    /// Takes over the socket, whose StartupMessage is still unread.
+    async fn serve(&self, socket: TcpStream);
+}
+
 /// What every session shares.
-#[derive(Debug)]
 pub struct ProxyContext {
     pub config: Arc<Config>,
     pub events: EventSender,
     pub counters: Arc<ProxyCounters>,
+    pub clients: Arc<ClientRegistry>,
+    pub admin: Option<Arc<dyn AdminConsole>>,
     next_conn_id: AtomicU64,
 }
 
@@ -53,8 +64,16 @@ impl ProxyContext {
             config,
             events,
             counters: Arc::new(ProxyCounters::default()),
+            clients: Arc::new(ClientRegistry::default()),
+            admin: None,
             next_conn_id: AtomicU64::new(1),
         }
+    }
+}
+
+impl std::fmt::Debug for ProxyContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyContext").field("upstream", &self.config.upstream).finish()
     }
 }
 
@@ -99,12 +118,22 @@ fn admit(socket: TcpStream, peer: SocketAddr, ctx: &Arc<ProxyContext>, slots: &A
         async move {
             ctx.counters.clients_total.fetch_add(1, Ordering::Relaxed);
             ctx.counters.clients_current.fetch_add(1, Ordering::Relaxed);
-            handle_client(socket, conn_id, &ctx).await;
+            handle_client(socket, peer, conn_id, &ctx).await;
             ctx.counters.clients_current.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         }
         .instrument(span),
     );
+}
+
+async fn serve_admin(mut client: TcpStream, ctx: &ProxyContext) {
+    match &ctx.admin {
+        Some(admin) => admin.serve(client).await,
+        None => {
+            let msg = "pgscope: the admin console is disabled; set admin.password (PGSCOPE_ADMIN_PASSWORD) to enable it";
+            let _ = client.write_all(&wire::error_response("FATAL", "28000", msg)).await;
+        }
+    }
 }
 
 async fn refuse(mut socket: TcpStream) {
@@ -113,7 +142,7 @@ async fn refuse(mut socket: TcpStream) {
 }
 
 /// One client, from its first byte to its last. Errors are logged here, once.
-async fn handle_client(mut client: TcpStream, conn_id: u64, ctx: &ProxyContext) {
+async fn handle_client(mut client: TcpStream, peer: SocketAddr, conn_id: u64, ctx: &ProxyContext) {
     let _ = client.set_nodelay(true);
     let accepted = match handshake::accept(&mut client, &ctx.config).await {
         Ok(accepted) => accepted,
@@ -129,7 +158,21 @@ async fn handle_client(mut client: TcpStream, conn_id: u64, ctx: &ProxyContext) 
             ctx.counters.cancels_forwarded.fetch_add(1, Ordering::Relaxed);
             session::forward_cancel(&ctx.config, &packet).await
         }
-        handshake::Accepted::Startup(startup) => session::run(client, startup, conn_id, ctx).await,
+        handshake::Accepted::Startup(startup) => {
+            ctx.clients.insert(ClientInfo {
+                conn_id,
+                peer,
+                session: startup.info.clone(),
+                connected_at: std::time::SystemTime::now(),
+            });
+            let result = session::run(client, startup, conn_id, ctx).await;
+            ctx.clients.remove(conn_id);
+            result
+        }
+        handshake::Accepted::Admin => {
+            serve_admin(client, ctx).await;
+            Ok(())
+        }
     };
     match result {
         Ok(()) => debug!("session ended"),
