@@ -22,8 +22,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
-    #[error("{path}: {source}")]
-    Rules { path: PathBuf, source: DetectConfigError },
+    #[error("{path}{}: {source}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Rules { path: PathBuf, line: Option<usize>, source: DetectConfigError },
 }
 
 /// The rules file schema (`rules/default.toml`): detector thresholds and lint rules.
@@ -226,8 +226,62 @@ pub fn read_rules(path: &Path) -> Result<RulesConfig, ConfigError> {
         .map_err(|source| ConfigError::Read { path: path.into(), source })?;
     let rules: RulesConfig = toml::from_str(&text)
         .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?;
-    rules.validate().map_err(|source| ConfigError::Rules { path: path.into(), source })?;
+    rules.validate().map_err(|source| {
+        let line = match &source {
+            DetectConfigError::Invalid { key, .. } => line_of_key(&text, key),
+            _ => None,
+        };
+        ConfigError::Rules { path: path.into(), line, source }
+    })?;
     Ok(rules)
+}
+
+/// The 1-based line where a dotted key (`slow.per_table.orders`, `n_plus_one.min_repeats`)
+/// is set: its `[table]` header, or its `name =` line inside that table.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let header = |line: &str| {
+        line.trim().strip_prefix('[')?.strip_suffix(']').map(str::trim).map(str::to_string)
+    };
+    let mut table = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(name) = header(line) {
+            table = name;
+            if table == key {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let Some((name, _)) = line.split_once('=') else { continue };
+        let full = if table.is_empty() {
+            name.trim().to_string()
+        } else {
+            format!("{table}.{}", name.trim())
+        };
+        if full == key {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// `pgscope check-config`: parses and validates the config file and the rules file it names
+/// (or `rules`), returning one line per file checked.
+pub fn check_files(
+    config: Option<&Path>,
+    rules: Option<&Path>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut checked = Vec::new();
+    let mut rules_path = rules.map(Path::to_path_buf);
+    if let Some(path) = config {
+        let file = read_file(path)?;
+        rules_path = rules_path.or(file.analysis.rules);
+        checked.push(format!("{}: ok", path.display()));
+    }
+    if let Some(path) = rules_path {
+        read_rules(&path)?;
+        checked.push(format!("{}: ok", path.display()));
+    }
+    Ok(checked)
 }
 
 fn secs(s: u64) -> Duration {
@@ -295,6 +349,21 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("listen_addr"), "{text}");
         assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn rules_errors_give_file_line_and_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rules.toml");
+        std::fs::write(&path, "[slow]\nwarn_ms = 100\n\n[n_plus_one]\nmin_repeats = 1\n")
+            .expect("write");
+        let err = check_files(None, Some(&path)).expect_err("min_repeats too small").to_string();
+        assert!(err.contains("rules.toml, line 5: n_plus_one.min_repeats"), "{err}");
+        std::fs::write(&path, "[slow]\nwarn_ms = 100\nwarn = 3\n").expect("write");
+        let err = check_files(None, Some(&path)).expect_err("unknown key").to_string();
+        assert!(err.contains("line 3") && err.contains("unknown field `warn`"), "{err}");
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.toml");
+        assert_eq!(check_files(None, Some(&shipped)).expect("shipped rules are valid").len(), 1);
     }
 
     #[test]

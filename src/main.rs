@@ -32,11 +32,14 @@ enum Command {
         /// The SQL text.
         sql: String,
     },
-    /// Validate a configuration file; errors give the file, line and key.
+    /// Validate a configuration file and its rules file; errors give the file, line and key.
     CheckConfig {
-        /// The file to check.
-        #[arg(long, env = "PGSCOPE_CONFIG", default_value = "pgscope.toml")]
-        config: PathBuf,
+        /// The configuration file to check.
+        #[arg(long, env = "PGSCOPE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The rules file to check (default: the one the configuration names).
+        #[arg(long, env = "PGSCOPE_RULES")]
+        rules: Option<PathBuf>,
     },
 }
 
@@ -75,7 +78,7 @@ fn main() -> ExitCode {
             fingerprint(&sql);
             Ok(())
         }
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, rules } => check_config(config.as_deref(), rules.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,8 +139,17 @@ fn fingerprint(sql: &str) {
     }
 }
 
-fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
-    config::read_file(path)?;
-    println!("{}: ok", path.display());
+fn check_config(
+    config: Option<&std::path::Path>,
+    rules: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let default = std::path::Path::new("pgscope.toml");
+    let config = config.or_else(|| default.exists().then_some(default));
+    if config.is_none() && rules.is_none() {
+        anyhow::bail!("nothing to check: give --config FILE and/or --rules FILE");
+    }
+    for line in config::check_files(config, rules)? {
+        println!("{line}");
+    }
     Ok(())
 }
