@@ -203,8 +203,8 @@ impl Tracker {
             b'E' => self.on_error(body, now),
             b'Z' => self.on_ready(body, now),
             b'G' => self.on_copy_in(),
-            b'1' | b'2' | b'3' | b'n' => self.pop_reply(now),
-            b'T' if matches!(self.pending.front(), Some(Pending::Describe)) => self.pop_reply(now),
+            b'1' | b'2' | b'3' | b'n' => self.pop_reply(),
+            b'T' if matches!(self.pending.front(), Some(Pending::Describe)) => self.pop_reply(),
             _ => {}
         }
     }
@@ -368,7 +368,10 @@ impl Tracker {
         self.mark_reply(now);
     }
 
-    fn pop_reply(&mut self, now: Instant) {
+    /// ParseComplete, BindComplete, CloseComplete, NoData or a Describe's RowDescription.
+    /// These do not restart the pipeline clock: the server queues them before executing and
+    /// they reach the wire together with the statement's own reply.
+    fn pop_reply(&mut self) {
         self.drop_markers();
         if matches!(
             self.pending.front(),
@@ -376,7 +379,6 @@ impl Tracker {
         ) {
             self.pending.pop_front();
         }
-        self.mark_reply(now);
     }
 
     fn mark_reply(&mut self, now: Instant) {

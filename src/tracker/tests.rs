@@ -160,7 +160,7 @@ fn pipelined_extended_queries_time_from_the_previous_reply() {
     assert_eq!(
         ev,
         vec![
-            ("SELECT $1".into(), 0, ok(Some(1)), 2),
+            ("SELECT $1".into(), 0, ok(Some(1)), 3),
             ("UPDATE t SET x = $1".into(), 0, ok(Some(1)), 7)
         ]
     );

@@ -7,6 +7,7 @@ mod auth;
 mod clients;
 mod extended;
 mod faults;
+mod findings;
 mod http;
 mod pgbench;
 mod psql;

@@ -196,3 +196,26 @@ fn unchunk(body: &str) -> String {
     }
     out
 }
+
+impl Env {
+    /// `GET /api/findings?kind=…` through pgscope's HTTP API.
+    pub async fn findings(&self, kind: &str) -> Vec<serde_json::Value> {
+        let http = self.sidecar.http_addr.expect("http enabled");
+        let (status, body) = http_get(http, &format!("/api/findings?kind={kind}&limit=1000")).await;
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("findings JSON");
+        json["findings"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls `/api/findings?kind=…` until at least `n` findings are there (or 10 s pass).
+    pub async fn wait_for_findings(&self, kind: &str, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..200 {
+            let found = self.findings(kind).await;
+            if found.len() >= n {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.findings(kind).await
+    }
+}
