@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use crate::detect::Detectors;
+use crate::detect::{Detectors, ExplainRequest};
 use crate::event::StatementEvent;
 use crate::fingerprint::{Fingerprinter, split_statements};
 use crate::stats::{Observation, StatsStore};
@@ -24,6 +24,8 @@ pub struct Analysis {
     pub fingerprinter: Fingerprinter,
     pub stats: Arc<Mutex<StatsStore>>,
     pub detectors: Arc<Mutex<Detectors>>,
+    /// Where slow patterns go to be explained (`[analysis] url` set).
+    pub explain: Option<mpsc::Sender<ExplainRequest>>,
 }
 
 /// Runs until every [`crate::event::EventSender`] is gone.
@@ -51,6 +53,12 @@ impl Analysis {
         let mut detectors = self.detectors.lock().unwrap_or_else(PoisonError::into_inner);
         for event in batch.drain(..) {
             observe(&event, &mut self.fingerprinter, &mut store, &mut detectors, now);
+        }
+        for request in detectors.take_explain_requests() {
+            if let Some(explain) = &self.explain {
+                // A full queue drops the request; the pattern simply gets no plan.
+                let _ = explain.try_send(request);
+            }
         }
     }
 

@@ -107,6 +107,12 @@ pub struct AnalysisSection {
     /// Rules file: detector thresholds and lint rules (default: the built-in defaults, which
     /// `rules/default.toml` spells out).
     pub rules: Option<PathBuf>,
+    /// Connection string of pgscope's own analysis connection (an ordinary role; used to
+    /// EXPLAIN the first slow sample of each pattern). Unset: no EXPLAIN.
+    pub url: Option<Secret>,
+    /// Run EXPLAIN ANALYZE instead of EXPLAIN (executes the statement inside a transaction
+    /// that is rolled back). Default false.
+    pub explain_analyze: Option<bool>,
     /// Patterns with their own series in /metrics (by total time); the rest are summed under
     /// `pattern="other"` (default 100).
     pub metrics_top_k: Option<usize>,
@@ -122,6 +128,7 @@ pub struct Overrides {
     pub max_client_connections: Option<usize>,
     pub rules: Option<PathBuf>,
     pub admin_password: Option<Secret>,
+    pub analysis_url: Option<Secret>,
 }
 
 /// The validated settings.
@@ -144,6 +151,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// The admin console's password; `None` disables the console.
     pub admin_password: Option<Secret>,
+    /// EXPLAIN for slow patterns, when `[analysis] url` is set.
+    pub explain: Option<crate::explain::ExplainConfig>,
 }
 
 impl Config {
@@ -208,6 +217,10 @@ impl Config {
             metrics_top_k: a.metrics_top_k.unwrap_or(100),
             rules,
             admin_password: o.admin_password.or(file.admin.password).filter(|p| !p.0.is_empty()),
+            explain: o.analysis_url.or(a.url).map(|url| crate::explain::ExplainConfig {
+                url: url.0,
+                analyze: a.explain_analyze.unwrap_or(false),
+            }),
         })
     }
 }

@@ -17,6 +17,7 @@
 //! - [`detect`]: live detectors (slow queries, N+1, duplicates), findings, route attribution.
 //! - [`lint`]: the lint rule catalogue, checked once per new pattern (pure, over the AST).
 //! - [`stats`]: bounded per-pattern statistics (calls, times, percentiles, rows, errors).
+//! - [`explain`]: EXPLAIN of slow patterns on pgscope's own analysis connection.
 //! - [`analysis`]: the task that drains events into patterns and statistics.
 //!
 //! Surfaces:
@@ -33,6 +34,7 @@ pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod event;
+pub mod explain;
 pub mod fingerprint;
 pub mod http;
 pub mod lint;

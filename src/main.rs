@@ -107,6 +107,7 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
         max_client_connections: args.max_client_connections,
         rules: args.rules,
         admin_password: std::env::var("PGSCOPE_ADMIN_PASSWORD").ok().map(config::Secret),
+        analysis_url: std::env::var("PGSCOPE_ANALYSIS_URL").ok().map(config::Secret),
     };
     let config = Config::load(args.config.as_deref(), overrides)?;
     let sidecar = Sidecar::start(config).await.context("starting the proxy")?;

@@ -47,6 +47,7 @@ impl Sidecar {
             fingerprinter: Fingerprinter::new(config.memo_capacity),
             stats: stats.clone(),
             detectors: detectors.clone(),
+            explain: crate::explain::spawn(config.explain.clone(), detectors.clone()),
         };
         let analysis_task = tokio::spawn(crate::analysis::run(receiver, analysis));
         let ctx = Arc::new(ProxyContext::new(config.clone(), sender));

@@ -121,6 +121,9 @@ pub struct Finding {
     pub rule_id: Option<String>,
     /// What exactly the lint rule saw (names tables and columns, never values).
     pub message: Option<String>,
+    /// For slow findings, with `[analysis] url` set: the plan from `EXPLAIN`, or why there is
+    /// none.
+    pub plan: Option<String>,
 }
 
 /// Where a finding came from: the connection, its session, the route and the time.
@@ -164,6 +167,7 @@ impl Finding {
             at: format_utc_millis(src.at),
             rule_id: None,
             message: None,
+            plan: None,
         }
     }
 }
@@ -209,6 +213,16 @@ impl FindingStore {
         }
         self.seq += 1;
         ring.push_back((self.seq, finding));
+    }
+
+    /// Attaches a plan to the slow findings of one pattern that have none yet.
+    pub fn attach_plan(&mut self, pattern_id: &str, plan: &str) {
+        let ring = &mut self.rings[FindingKind::Slow.index()];
+        for (_, f) in
+            ring.iter_mut().filter(|(_, f)| f.pattern_id == pattern_id && f.plan.is_none())
+        {
+            f.plan = Some(plan.to_string());
+        }
     }
 
     /// Up to `limit` findings, newest first, of one kind or of all kinds.

@@ -32,6 +32,7 @@ use crate::event::StatementEvent;
 use crate::fingerprint::{Pattern, PatternId};
 
 pub use config::{DetectConfig, DetectConfigError};
+
 pub use finding::{Finding, FindingKind, FindingStore, Severity, Source};
 pub use route::{RouteStats, RouteSummary, route_of};
 
@@ -90,6 +91,27 @@ pub struct Detectors {
     routes: RouteStats,
     /// Reused buffer for one round of findings.
     scratch: Vec<Finding>,
+    /// Plans known per pattern id, and slow samples waiting to be explained.
+    plans: Plans,
+}
+
+/// Bounded bookkeeping for EXPLAIN of slow patterns: each pattern is explained once.
+#[derive(Debug, Default)]
+struct Plans {
+    known: std::collections::HashMap<String, String>,
+    asked: std::collections::HashSet<String>,
+    queue: Vec<ExplainRequest>,
+}
+
+/// Patterns whose plan (or pending request) is remembered; past this the memory starts over.
+const MAX_PLANS: usize = 10_000;
+
+/// A slow statement to explain: its pattern id and the text to run EXPLAIN on (the raw
+/// statement only with `slow.keep_parameter_values`, else the normalized pattern).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainRequest {
+    pub pattern_id: String,
+    pub sql: String,
 }
 
 impl Detectors {
@@ -112,6 +134,7 @@ impl Detectors {
             findings: FindingStore::new(config.findings.per_kind_capacity),
             routes: RouteStats::new(config.routes.max_routes),
             scratch: Vec::new(),
+            plans: Plans::default(),
         })
     }
 
@@ -169,11 +192,45 @@ impl Detectors {
         self.detectors.iter().map(|d| (d.name(), d.evictions())).collect()
     }
 
+    /// Slow patterns seen for the first time since the last call, to be explained.
+    pub fn take_explain_requests(&mut self) -> Vec<ExplainRequest> {
+        std::mem::take(&mut self.plans.queue)
+    }
+
+    /// Records a pattern's plan and attaches it to its slow findings.
+    pub fn attach_plan(&mut self, pattern_id: &str, plan: &str) {
+        if self.plans.known.len() >= MAX_PLANS {
+            self.plans.known.clear();
+        }
+        self.plans.known.insert(pattern_id.to_string(), plan.to_string());
+        self.findings.attach_plan(pattern_id, plan);
+    }
+
     fn store_scratch(&mut self) {
-        for finding in self.scratch.drain(..) {
+        for mut finding in self.scratch.drain(..) {
+            if finding.kind == FindingKind::Slow {
+                self.plans.note_slow(&mut finding);
+            }
             log_finding(&finding);
             self.routes.record_finding(finding.kind, finding.route.as_deref());
             self.findings.push(finding);
+        }
+    }
+}
+
+impl Plans {
+    /// Gives the finding a known plan, or queues its pattern for EXPLAIN once.
+    fn note_slow(&mut self, finding: &mut Finding) {
+        if let Some(plan) = self.known.get(&finding.pattern_id) {
+            finding.plan = Some(plan.clone());
+            return;
+        }
+        if self.asked.len() >= MAX_PLANS {
+            self.asked.clear();
+        }
+        if self.asked.insert(finding.pattern_id.clone()) {
+            let sql = finding.sample.clone().unwrap_or_else(|| finding.pattern.clone());
+            self.queue.push(ExplainRequest { pattern_id: finding.pattern_id.clone(), sql });
         }
     }
 }

@@ -33,7 +33,11 @@ async fn n_plus_one_page(db: &Client) {
 #[tokio::test]
 async fn n_plus_one_is_found_with_count_and_parent() {
     let env = Env::start().await;
-    let db = connect(&format!("{} application_name=authors-page", env.proxy_dsn("postgres", "postgres"))).await;
+    let db = connect(&format!(
+        "{} application_name=authors-page",
+        env.proxy_dsn("postgres", "postgres")
+    ))
+    .await;
     bookshop(&db, 50).await;
     n_plus_one_page(&db).await;
     let found = env.wait_for_findings("n_plus_one", 1).await;
@@ -74,7 +78,10 @@ async fn few_repetitions_and_pgbench_traffic_are_not_n_plus_one() {
     n_plus_one_page(&db).await;
     let dsn = env.proxy_dsn("postgres", "postgres");
     success(env.pg_tool("pgbench", &["-i", "-s", "1", "-q", &dsn], None).await);
-    for args in [vec!["-n", "-c", "4", "-j", "2", "-t", "200"], vec!["-n", "-S", "-c", "4", "-j", "2", "-t", "200"]] {
+    for args in [
+        vec!["-n", "-c", "4", "-j", "2", "-t", "200"],
+        vec!["-n", "-S", "-c", "4", "-j", "2", "-t", "200"],
+    ] {
         let mut args: Vec<&str> = args;
         args.push(&dsn);
         success(env.pg_tool("pgbench", &args, None).await);
@@ -102,7 +109,10 @@ async fn slow_queries_at_both_tiers() {
     assert_eq!(tiers[1].0, "critical");
     assert!(tiers[1].1 >= 2100.0, "{tiers:?}");
     // The sample is the pattern: no literal values by default.
-    assert!(found.iter().all(|f| !f["sample"].as_str().unwrap_or("").contains("0.6")), "{found:#?}");
+    assert!(
+        found.iter().all(|f| !f["sample"].as_str().unwrap_or("").contains("0.6")),
+        "{found:#?}"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +124,9 @@ async fn sqlcommenter_tags_attribute_routes() {
     for id in 1..=4 {
         db.batch_execute(&format!("SELECT title FROM books WHERE id = {id} {tag}")).await.unwrap();
     }
-    db.batch_execute("SELECT count(*) FROM books /*controller:reports,action:index*/").await.unwrap();
+    db.batch_execute("SELECT count(*) FROM books /*controller:reports,action:index*/")
+        .await
+        .unwrap();
     env.wait_for_calls(6).await;
     let patterns = env.patterns();
     assert_eq!(
@@ -126,7 +138,9 @@ async fn sqlcommenter_tags_attribute_routes() {
     let (status, body) = http_get(env.sidecar.http_addr.unwrap(), "/api/routes").await;
     assert_eq!(status, 200);
     let routes: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let find = |name: &str| routes["routes"].as_array().unwrap().iter().find(|r| r["route"] == name).cloned();
+    let find = |name: &str| {
+        routes["routes"].as_array().unwrap().iter().find(|r| r["route"] == name).cloned()
+    };
     assert_eq!(find("/books/<int:id>").map(|r| r["statements"].clone()), Some(4.into()), "{body}");
     assert!(find("reports#index").is_some(), "{body}");
     assert!(!body.contains("5bd66ef5"), "trace ids are not routes: {body}");
@@ -146,4 +160,31 @@ async fn lint_findings_for_new_patterns() {
     rules.sort();
     assert_eq!(rules, ["leading-wildcard-like", "select-star"], "{found:#?}");
     assert!(found.iter().all(|f| !f.to_string().contains("rust")), "no literal values: {found:#?}");
+}
+
+#[tokio::test]
+async fn slow_findings_get_an_explain_plan_from_the_analysis_connection() {
+    let env = Env::start_with_pg(|config, pg| {
+        config.explain = Some(pgscope::explain::ExplainConfig {
+            url: pg.conn_str("postgres", "postgres"),
+            analyze: false,
+        });
+    })
+    .await;
+    let db = env.client().await;
+    bookshop(&db, 5).await;
+    db.query("SELECT count(*) FROM books b1, pg_sleep(0.6) WHERE b1.author_id = 3", &[])
+        .await
+        .unwrap();
+    let mut plan = String::new();
+    for _ in 0..100 {
+        let found = env.wait_for_findings("slow", 1).await;
+        plan = found[0]["plan"].as_str().unwrap_or("").to_string();
+        if !plan.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(plan.contains("Seq Scan on books"), "{plan}");
+    assert!(plan.contains("Filter: (author_id = "), "{plan}");
 }

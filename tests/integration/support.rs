@@ -27,6 +27,11 @@ impl Env {
 
     /// As [`Env::start`], with a chance to change pgscope's settings.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Env {
+        Env::start_with_pg(|config, _| tweak(config)).await
+    }
+
+    /// As [`Env::start_with`], for settings that need the server (its address).
+    pub async fn start_with_pg(tweak: impl FnOnce(&mut Config, &ScratchPg)) -> Env {
         let opts = ScratchPgOptions {
             hba_lines: vec![
                 format!("host all {} 127.0.0.1/32 scram-sha-256", SCRAM_USER.0),
@@ -40,7 +45,7 @@ impl Env {
             ScratchPg::start(opts).await.unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
         create_users(&pg).await;
         let mut config = Config::for_upstream(pg.addr().to_string());
-        tweak(&mut config);
+        tweak(&mut config, &pg);
         let sidecar = Sidecar::start(config).await.expect("pgscope starts");
         Env { pg, sidecar }
     }
