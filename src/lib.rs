@@ -21,6 +21,7 @@
 //! - [`analysis`]: the task that drains events into patterns and statistics.
 //!
 //! Surfaces:
+//! - [`admin`]: the admin console (`psql … dbname=pgscope`): `SHOW PATTERNS`, `SHOW FINDINGS`, …
 //! - [`http`]: `/healthz`, `/metrics` and the JSON API.
 //! - [`metrics`]: the Prometheus collector over the statistics and data-path counters.
 //! - [`config`]: settings from defaults, `pgscope.toml`, `PGSCOPE_*` and flags.
@@ -29,6 +30,7 @@
 //! - [`demo`]: `pgscope demo`.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod analysis;
 pub mod config;
 pub mod demo;

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::admin::{Admin, AdminState};
 use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::detect::Detectors;
@@ -16,7 +17,7 @@ use crate::event::{self, EventCounters};
 use crate::fingerprint::Fingerprinter;
 use crate::http::{self, HttpState};
 use crate::metrics::{MetricSources, Metrics};
-use crate::proxy::{self, ProxyContext, ProxyCounters};
+use crate::proxy::{self, AdminConsole, ProxyContext, ProxyCounters};
 use crate::stats::StatsStore;
 
 /// Handles to a started sidecar.
@@ -50,7 +51,19 @@ impl Sidecar {
             explain: crate::explain::spawn(config.explain.clone(), detectors.clone()),
         };
         let analysis_task = tokio::spawn(crate::analysis::run(receiver, analysis));
-        let ctx = Arc::new(ProxyContext::new(config.clone(), sender));
+        let mut ctx = ProxyContext::new(config.clone(), sender);
+        ctx.admin = config.admin_password.clone().map(|password| {
+            let state = AdminState {
+                stats: stats.clone(),
+                detectors: detectors.clone(),
+                clients: ctx.clients.clone(),
+                proxy: ctx.counters.clone(),
+                events: event_counters.clone(),
+                started: Instant::now(),
+            };
+            Arc::new(Admin::new(state, password)) as Arc<dyn AdminConsole>
+        });
+        let ctx = Arc::new(ctx);
         let proxy_counters = ctx.counters.clone();
         let (shutdown, stop) = watch::channel(false);
         let proxy_task = tokio::spawn(proxy::serve(listener, ctx, stop.clone()));
