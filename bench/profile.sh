@@ -129,16 +129,16 @@ perf report -i "$OUT/perf.data" --children --sort symbol --percent-limit 3 --std
 perf report -i "$OUT/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null >"$OUT/dso.txt"
 tidy() { grep -v '^#' | sed -e '/^$/d' -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//'; }
 echo "== self time by symbol (top) =="
-tidy <"$OUT/self.txt" | head -40
+tidy <"$OUT/self.txt" | head -40 || true
 echo
 echo "== inclusive (children) by symbol, >= 3% =="
-tidy <"$OUT/children.txt" | head -50
+tidy <"$OUT/children.txt" | head -50 || true
 echo
 echo "== inclusive: pgscope code and runtime idle/wake paths =="
 perf report -i "$OUT/perf.data" --children --sort symbol --percent-limit 0.5 --stdio -g none 2>/dev/null |
     tidy | grep -E 'pgscope::|park_internal|notify_park|notify_one|Waker::wake|epoll_wait$|__x64_sys_(futex|sendto|recvfrom)|libc_malloc|libc_free' |
-    head -40
+    head -40 || true
 echo
 echo "== by object =="
-tidy <"$OUT/dso.txt" | head -10
+tidy <"$OUT/dso.txt" | head -10 || true
 log "perf.data and reports kept in $OUT"

@@ -13,6 +13,7 @@
 #   PG_BIN       PostgreSQL binaries (default /usr/lib/postgresql/15/bin)
 #   PGBOUNCER    pgbouncer binary (default: from PATH, else /usr/sbin/pgbouncer)
 #   RESULTS_DIR  where the Markdown report goes (default bench/results)
+#   PGSCOPE_ENV  extra environment for the pgscope process, e.g. "TOKIO_WORKER_THREADS=1 PGSCOPE_LOG=warn"
 #
 # Everything binds 127.0.0.1 on free ports, lives in a temp dir, and is stopped by PID on exit.
 # Exits non-zero if any pgbench run fails (non-zero exit or failed transactions > 0).
@@ -186,7 +187,8 @@ PIDS+=("$BOUNCER_PID")
 wait_ready pgbouncer "$BOUNCER_PORT" "$BOUNCER_PID"
 
 log "pgscope proxy on 127.0.0.1:$SCOPE_PORT (http 127.0.0.1:$SCOPE_HTTP)"
-"$PGSCOPE_BIN" proxy --upstream "127.0.0.1:$PG_PORT" --listen "127.0.0.1:$SCOPE_PORT" \
+# shellcheck disable=SC2086 # PGSCOPE_ENV is a list of NAME=VALUE words; env execs, so $! is pgscope
+env ${PGSCOPE_ENV:-} "$PGSCOPE_BIN" proxy --upstream "127.0.0.1:$PG_PORT" --listen "127.0.0.1:$SCOPE_PORT" \
     --http "127.0.0.1:$SCOPE_HTTP" >"$WORK/pgscope.log" 2>&1 &
 SCOPE_PID=$!
 PIDS+=("$SCOPE_PID")
@@ -308,7 +310,7 @@ REPORT=$(
 
 - commit: \`$COMMIT\`${DIRTY:+ (working tree has uncommitted changes in src/)}
 - machine: $(nproc) CPUs, $CPU_MODEL, kernel $(uname -r)
-- settings: ROUNDS=$ROUNDS DURATION=${DURATION}s SCALE=$SCALE WARMUP=${WARMUP}s, pgbench -n, -j min(clients,2); $ELAPSED s of runs
+- settings: ROUNDS=$ROUNDS DURATION=${DURATION}s SCALE=$SCALE WARMUP=${WARMUP}s, pgbench -n, -j min(clients,2); $ELAPSED s of runs${PGSCOPE_ENV:+; pgscope env: \`$PGSCOPE_ENV\`}
 - $("$PG_BIN/postgres" --version | sed "s/^postgres (PostgreSQL)/PostgreSQL/"), $("$PGBOUNCER" --version | head -1) (session mode, pool 20)
 - load before: \`${UPTIME_BEFORE# }\`
 - load after:  \`${UPTIME_AFTER# }\`

@@ -125,7 +125,11 @@ impl Burst {
     /// The finding this burst amounts to, if any.
     pub(super) fn judge(&self, rules: &BurstRules) -> Option<Finding> {
         if self.differing {
-            let enough = self.count >= rules.min_repeats && self.total_us >= rules.min_total_us;
+            // Sentry's rule: an N+1 follows a parent statement of another pattern. A run with
+            // no parent (a load generator, a worker looping on one lookup) is not one.
+            let enough = self.parent.is_some()
+                && self.count >= rules.min_repeats
+                && self.total_us >= rules.min_total_us;
             let critical =
                 self.count >= rules.critical_count || self.total_us >= rules.critical_total_us;
             let severity = if critical { Severity::Critical } else { Severity::Warning };

@@ -49,7 +49,7 @@ async fn extended_errors_skip_to_sync_and_are_counted() {
     // A statement the server refuses at Parse.
     assert!(db.prepare("SELECT FROM WHERE").await.is_err());
     env.wait_for_calls(3).await;
-    let div = env.pattern("10 / $1");
+    let div = env.pattern("/ $1::INT");
     assert_eq!((div.calls, div.errors), (2, 1));
     assert_eq!(env.pattern("WHERE").errors, 1);
 }

@@ -1,0 +1,165 @@
+//! The memoizing front: statement text → shared [`Pattern`], keyed by [`memo_key`].
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::mem;
+use std::sync::Arc;
+
+use super::{Pattern, memo_key, normalize};
+
+/// The memo key is already an xxh3 hash; hashing it again would only cost time.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Generation = HashMap<u64, Arc<Pattern>, BuildHasherDefault<KeyIsHash>>;
+
+/// Memoizing front: [`memo_key`] → `Arc<Pattern>`, bounded.
+///
+/// Two generations of at most `capacity / 2` entries each: new patterns go into the young
+/// one; when it is full, the old one is dropped (its entries count as evictions) and the
+/// young one becomes old. A hit in the old generation moves the entry back to the young one,
+/// so patterns in use survive and one-off statements age out, at O(1) per call.
+#[derive(Debug)]
+pub struct Fingerprinter {
+    generation_cap: usize,
+    young: Generation,
+    old: Generation,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+}
+
+impl Fingerprinter {
+    /// A memo holding at most `capacity` patterns (at least 2).
+    pub fn new(capacity: usize) -> Self {
+        let generation_cap = (capacity / 2).max(1);
+        Fingerprinter {
+            generation_cap,
+            young: Generation::with_capacity_and_hasher(generation_cap, Default::default()),
+            old: Generation::default(),
+            hits: 0,
+            misses: 0,
+            evictions: 0,
+        }
+    }
+
+    /// The pattern of `sql`: from the memo when an equal-keyed text was seen, else normalized.
+    pub fn fingerprint(&mut self, sql: &str) -> Arc<Pattern> {
+        let key = memo_key(sql);
+        if let Some(pattern) = self.young.get(&key) {
+            self.hits += 1;
+            return Arc::clone(pattern);
+        }
+        if let Some(pattern) = self.old.remove(&key) {
+            self.hits += 1;
+            self.insert(key, Arc::clone(&pattern));
+            return pattern;
+        }
+        self.misses += 1;
+        let pattern = Arc::new(normalize(sql));
+        self.insert(key, Arc::clone(&pattern));
+        pattern
+    }
+
+    fn insert(&mut self, key: u64, pattern: Arc<Pattern>) {
+        if self.young.len() >= self.generation_cap {
+            let fresh =
+                Generation::with_capacity_and_hasher(self.generation_cap, Default::default());
+            let retired = mem::replace(&mut self.young, fresh);
+            let dropped = mem::replace(&mut self.old, retired);
+            self.evictions += dropped.len() as u64;
+        }
+        self.young.insert(key, pattern);
+    }
+
+    /// Calls answered from the memo.
+    pub fn hits(&self) -> u64 {
+        self.hits
+    }
+
+    /// Calls that had to normalize.
+    pub fn misses(&self) -> u64 {
+        self.misses
+    }
+
+    /// Patterns dropped from the memo to respect its capacity.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// Patterns currently memoized.
+    pub fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+
+    /// True when nothing is memoized.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_and_other_literals_hit() {
+        let mut fp = Fingerprinter::new(16);
+        let first = fp.fingerprint("SELECT * FROM t WHERE id = 1");
+        let again = fp.fingerprint("SELECT * FROM t WHERE id = 1");
+        let other = fp.fingerprint("SELECT * FROM t WHERE id = 2 -- other");
+        assert!(Arc::ptr_eq(&first, &again) && Arc::ptr_eq(&first, &other));
+        assert_eq!((fp.hits(), fp.misses(), fp.len()), (2, 1, 1));
+        assert_eq!(first.text, "SELECT * FROM t WHERE id = $1");
+    }
+
+    #[test]
+    fn stays_within_capacity_and_counts_evictions() {
+        let mut fp = Fingerprinter::new(10);
+        for i in 0..100 {
+            fp.fingerprint(&format!("SELECT c{i} FROM t"));
+            assert!(fp.len() <= 10, "len {} after {i}", fp.len());
+        }
+        assert_eq!(fp.misses(), 100);
+        assert_eq!(fp.evictions() + fp.len() as u64, 100);
+    }
+
+    #[test]
+    fn patterns_in_use_survive_eviction() {
+        let mut fp = Fingerprinter::new(4);
+        for i in 0..50 {
+            fp.fingerprint("SELECT 1");
+            fp.fingerprint(&format!("SELECT c{i} FROM t"));
+        }
+        assert_eq!(fp.misses(), 51);
+        assert_eq!(fp.hits(), 49);
+    }
+
+    #[test]
+    fn tiny_capacities_work() {
+        for capacity in [0, 1, 2] {
+            let mut fp = Fingerprinter::new(capacity);
+            fp.fingerprint("SELECT 1");
+            fp.fingerprint("SELECT 2");
+            fp.fingerprint("SELECT a");
+            assert!(fp.len() <= 2);
+            assert!(!fp.is_empty());
+        }
+    }
+}
