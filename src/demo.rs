@@ -8,6 +8,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::Config;
+use crate::detect::Finding;
 use crate::scratch_pg::{ScratchPg, ScratchPgError, ScratchPgOptions};
 use crate::sidecar::Sidecar;
 use crate::stats::{PatternSummary, SortKey};
@@ -26,7 +27,7 @@ pub enum DemoError {
 }
 
 const AUTHORS: i32 = 50;
-const BOOKS_PER_AUTHOR: i32 = 40;
+const BOOKS_PER_AUTHOR: i32 = 400;
 
 /// Runs the demo end to end.
 pub async fn run() -> Result<(), DemoError> {
@@ -56,11 +57,15 @@ async fn with_postgres(pg: &ScratchPg) -> Result<(), DemoError> {
         pg.superuser()
     );
     let workload = workload(&dsn).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let patterns = sidecar.stats.lock().map(|s| s.top(SortKey::Total, 15)).unwrap_or_default();
+    // Past the N+1 detector's idle gap, so the last burst is judged.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let patterns = sidecar.stats.lock().map(|s| s.top(SortKey::Total, 12)).unwrap_or_default();
+    let findings =
+        sidecar.detectors.lock().map(|d| d.findings().list(None, 50)).unwrap_or_default();
     let _ = sidecar.shutdown().await;
     workload?;
     print_patterns(&patterns);
+    print_findings(&findings);
     Ok(())
 }
 
@@ -74,8 +79,10 @@ async fn workload(dsn: &str) -> Result<(), DemoError> {
     for _ in 0..3 {
         author_page(&db).await?;
     }
+    // A separate request a moment later: a few lookups on a column with no index.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let by_title = db.prepare("SELECT id, author_id FROM books WHERE title = $1").await?;
-    for i in 0..20 {
+    for i in 0..4 {
         db.query(&by_title, &[&format!("Book {i}-7")]).await?;
     }
     let _ = db.simple_query("SELECT * FROM book").await; // a typo the app makes now and then
@@ -139,9 +146,43 @@ fn print_patterns(patterns: &[PatternSummary]) {
         table.add_row(row);
     }
     println!("{table}");
+}
+
+fn print_findings(findings: &[Finding]) {
+    println!("\nFindings (slow queries, N+1 bursts, duplicates, lint):\n");
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(100)
+        .set_header(["kind", "severity", "count", "ms", "pattern / advice"]);
+    for f in findings {
+        let what = match (&f.rule_id, &f.parent_pattern) {
+            (Some(rule), _) => format!("{}\n[{rule}] {}", shorten(&f.pattern, 110), f.suggestion),
+            (None, Some(parent)) => {
+                format!(
+                    "{}\nafter: {}\n{}",
+                    shorten(&f.pattern, 110),
+                    shorten(parent, 80),
+                    shorten(&f.suggestion, 160)
+                )
+            }
+            (None, None) => {
+                format!("{}\n{}", shorten(&f.pattern, 110), shorten(&f.suggestion, 160))
+            }
+        };
+        table.add_row([
+            Cell::new(f.kind.as_str()),
+            Cell::new(f.severity.as_str()),
+            Cell::new(f.count).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.1}", f.duration_ms)).set_alignment(CellAlignment::Right),
+            Cell::new(what),
+        ]);
+    }
+    println!("{table}");
     println!(
-        "\nThe same data is served as JSON by GET /api/patterns while `pgscope proxy` runs.\n\
-         Note the author page: one SELECT on authors, then {AUTHORS} lookups of books by author_id (an N+1)."
+        "\nWhile `pgscope proxy` runs, the same data is served by GET /api/patterns, /api/findings,\n\
+         /api/routes and /metrics, and by the admin console (psql … dbname=pgscope)."
     );
 }
 

@@ -70,7 +70,8 @@ struct ProxyArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The demo prints its own summary; its log stays quiet unless PGSCOPE_LOG asks.
+    init_tracing(if matches!(cli.command, Command::Demo) { "error" } else { "info" });
     let result = match cli.command {
         Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(proxy(args))),
         Command::Demo => runtime().and_then(|rt| Ok(rt.block_on(pgscope::demo::run())?)),
@@ -89,8 +90,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    let filter = EnvFilter::try_from_env("PGSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+fn init_tracing(default: &str) {
+    let filter = EnvFilter::try_from_env("PGSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
