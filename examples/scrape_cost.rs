@@ -18,11 +18,19 @@ fn main() {
         let text = format!("SELECT * FROM t{id} WHERE id = $1");
         for call in 0..20u64 {
             let outcome = Outcome::Done { rows: Some(1) };
-            let obs = Observation { pattern_id: id, pattern_text: &text, parsed: true, duration_us: 50 + call * 37 + id % 1000, outcome, at };
+            let obs = Observation {
+                pattern_id: id,
+                pattern_text: &text,
+                parsed: true,
+                duration_us: 50 + call * 37 + id % 1000,
+                outcome,
+                at,
+            };
             store.record(&obs);
         }
     }
-    let detectors = Arc::new(Mutex::new(Detectors::new(&DetectConfig::default()).expect("defaults are valid")));
+    let detectors =
+        Arc::new(Mutex::new(Detectors::new(&DetectConfig::default()).expect("defaults are valid")));
     let metrics = Metrics::new(MetricSources {
         stats: Arc::new(Mutex::new(store)),
         proxy: Arc::new(ProxyCounters::default()),
