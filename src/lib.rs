@@ -28,6 +28,8 @@
 //! - [`scratch_pg`]: a throwaway PostgreSQL from the local install (demo and tests).
 //! - [`sidecar`]: the proxy, analysis and HTTP tasks started and stopped together.
 //! - [`demo`]: `pgscope demo`.
+//! - [`report`]: `pgscope report` (report path): sidecars' patterns and findings merged with
+//!   pg_stat_statements and the index catalog, rendered as text, markdown or JSON.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -42,6 +44,7 @@ pub mod http;
 pub mod lint;
 pub mod metrics;
 pub mod proxy;
+pub mod report;
 pub mod scratch_pg;
 pub mod sidecar;
 pub mod stats;

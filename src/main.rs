@@ -27,6 +27,9 @@ enum Command {
     /// Start a throwaway PostgreSQL, pgscope in front of it and a sample workload; print what
     /// pgscope saw; clean up.
     Demo,
+    /// Report top patterns, findings, pg_stat_statements and unused/duplicate indexes. Exits 3
+    /// with --fail-on when a problem reaches that severity.
+    Report(ReportArgs),
     /// Print the pattern and pattern id of one SQL statement.
     Fingerprint {
         /// The SQL text.
@@ -68,6 +71,43 @@ struct ProxyArgs {
     rules: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Ordinary connection to the database (libpq string or URL) for pg_stat_statements and the
+    /// catalog.
+    #[arg(long, env = "PGSCOPE_ANALYSIS_URL")]
+    analysis_url: Option<String>,
+    /// Base URL of a running sidecar's HTTP API; repeat to merge several.
+    #[arg(long = "proxy", value_name = "URL")]
+    proxies: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ReportFormat,
+    /// Exit with status 3 when a finding or index problem is at or above this severity
+    /// (unused and duplicate indexes count as warnings).
+    #[arg(long, value_enum)]
+    fail_on: Option<FailOn>,
+    /// Rows per table.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// An index scanned at most this many times since the statistics reset counts as unused.
+    #[arg(long, default_value_t = 0)]
+    unused_scans: i64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FailOn {
+    Warning,
+    Critical,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own summary; its log stays quiet unless PGSCOPE_LOG asks.
@@ -75,18 +115,47 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(proxy(args))),
         Command::Demo => runtime().and_then(|rt| Ok(rt.block_on(pgscope::demo::run())?)),
+        Command::Report(args) => {
+            return runtime().map_or_else(fail, |rt| rt.block_on(report(args)));
+        }
         Command::Fingerprint { sql } => {
             fingerprint(&sql);
             Ok(())
         }
         Command::CheckConfig { config, rules } => check_config(config.as_deref(), rules.as_deref()),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pgscope: {e:#}");
-            ExitCode::FAILURE
-        }
+    result.map_or_else(fail, |()| ExitCode::SUCCESS)
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("pgscope: {e:#}");
+    ExitCode::FAILURE
+}
+
+/// Prints the report; exit 3 when `--fail-on` is given and a problem reaches that severity.
+async fn report(args: ReportArgs) -> ExitCode {
+    use pgscope::detect::Severity;
+    use pgscope::report::{self, Format, ReportOptions};
+    let opts = ReportOptions {
+        analysis_url: args.analysis_url,
+        proxies: args.proxies,
+        top: args.top,
+        unused_scans: args.unused_scans,
+    };
+    let built = report::build(&opts).await;
+    let format = match args.format {
+        ReportFormat::Text => Format::Text,
+        ReportFormat::Markdown => Format::Markdown,
+        ReportFormat::Json => Format::Json,
+    };
+    print!("{}", report::render(&built, format));
+    let threshold = args.fail_on.map(|f| match f {
+        FailOn::Warning => Severity::Warning,
+        FailOn::Critical => Severity::Critical,
+    });
+    match threshold {
+        Some(t) if built.fails(t) => ExitCode::from(report::EXIT_FAIL_ON),
+        _ => ExitCode::SUCCESS,
     }
 }
 

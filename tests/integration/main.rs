@@ -12,4 +12,5 @@ mod findings;
 mod http;
 mod pgbench;
 mod psql;
+mod report;
 mod simple;

@@ -1,0 +1,380 @@
+//! `pgscope report`: what the sidecars observed (top patterns, findings) merged with what the
+//! database itself knows (pg_stat_statements, unused and duplicate indexes).
+//!
+//! [`build`] never fails as a whole: each section that cannot be produced says why in its
+//! `note` (no analysis URL, extension missing, permission denied, sidecar unreachable) and the
+//! other sections go on. [`render`] turns a [`Report`] into text, markdown or JSON.
+//!
+//! The JSON shape (`version` 1):
+//!
+//! ```text
+//! {"version":1,"sections":{
+//!   "top_patterns":{"available":bool,"note":str|null,
+//!     "sources":[{"url":str,"ok":bool,"patterns":n,"findings":n,"error":str|null}],
+//!     "by_total":[Pattern],"by_calls":[Pattern],"by_mean":[Pattern]},
+//!   "pg_stat_statements":{"available":bool,"note":str|null,"version":str|null,"rows":[PgssRow]},
+//!   "unused_indexes":{"available":bool,"note":str|null,"rows":[UnusedIndex]},
+//!   "duplicate_indexes":{"available":bool,"note":str|null,"rows":[DuplicateIndex]},
+//!   "findings":{"available":bool,"note":str|null,"rows":[FindingGroup]},
+//!   "index_suggestions":{"available":false,"note":str,"rows":[]}}}
+//! ```
+//!
+//! Field names of the row types are those of [`MergedPattern`], [`PgssRow`], [`UnusedIndex`],
+//! [`DuplicateIndex`] and [`FindingGroup`].
+
+mod http_client;
+mod indexes;
+mod pgss;
+mod proxies;
+mod render;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_postgres::{Client, NoTls};
+
+pub use http_client::HttpError;
+pub use indexes::{DuplicateIndex, IndexSection, UnusedIndex};
+pub use pgss::{PgssRow, PgssSection};
+pub use proxies::{FindingGroup, MergedPattern, SidecarError};
+pub use render::{Format, render};
+
+use crate::detect::Severity;
+
+/// Version of the JSON shape; bumped on incompatible changes.
+pub const JSON_VERSION: u32 = 1;
+
+/// The exit status of `pgscope report --fail-on …` when a problem reaches that severity.
+pub const EXIT_FAIL_ON: u8 = 3;
+
+/// Time allowed to connect to the analysis database.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to report on, validated by the CLI.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// libpq connection string or URL of an ordinary connection to the database.
+    pub analysis_url: Option<String>,
+    /// Base URLs of running sidecars (`http://127.0.0.1:9930`).
+    pub proxies: Vec<String>,
+    /// Rows per table.
+    pub top: usize,
+    /// An index scanned at most this many times counts as unused.
+    pub unused_scans: i64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { analysis_url: None, proxies: Vec::new(), top: 20, unused_scans: 0 }
+    }
+}
+
+/// Why one section could not be produced; it becomes the section's note.
+#[derive(Debug, thiserror::Error)]
+pub enum SectionError {
+    /// A query or the connection failed.
+    #[error("{}", describe_pg(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The analysis connection did not come up in time.
+    #[error("connecting timed out after {CONNECT_TIMEOUT:?}")]
+    ConnectTimeout,
+    /// The extension reports a version this code cannot read.
+    #[error("unsupported extension version {0:?}")]
+    Unsupported(String),
+}
+
+/// A PostgreSQL error with its message and SQLSTATE, or its cause chain.
+fn describe_pg(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// One line describing a section error.
+fn describe(e: &SectionError) -> String {
+    e.to_string()
+}
+
+/// One sidecar and whether it answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// The base URL given with `--proxy`.
+    pub url: String,
+    /// True when both API calls succeeded.
+    pub ok: bool,
+    /// Patterns it returned.
+    pub patterns: usize,
+    /// Findings it returned.
+    pub findings: usize,
+    /// Why it could not be read.
+    pub error: Option<String>,
+}
+
+/// Top patterns over every sidecar.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TopPatterns {
+    /// True when at least one sidecar answered.
+    pub available: bool,
+    /// What could not be done and why.
+    pub note: Option<String>,
+    /// Each `--proxy` and what it returned.
+    pub sources: Vec<Source>,
+    /// Top N by total time.
+    pub by_total: Vec<MergedPattern>,
+    /// Top N by calls.
+    pub by_calls: Vec<MergedPattern>,
+    /// Top N by mean time.
+    pub by_mean: Vec<MergedPattern>,
+}
+
+/// Findings over every sidecar, grouped.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Findings {
+    /// True when at least one sidecar answered.
+    pub available: bool,
+    /// What could not be done and why.
+    pub note: Option<String>,
+    /// Grouped findings, by kind, most urgent first.
+    pub rows: Vec<FindingGroup>,
+}
+
+/// A section this version does not produce yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotImplemented {
+    /// Always false.
+    pub available: bool,
+    /// Says so.
+    pub note: String,
+    /// Always empty.
+    pub rows: Vec<()>,
+}
+
+/// Every section of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sections {
+    /// From the sidecars.
+    pub top_patterns: TopPatterns,
+    /// From the database.
+    pub pg_stat_statements: PgssSection,
+    /// From the database.
+    pub unused_indexes: IndexSection<UnusedIndex>,
+    /// From the database.
+    pub duplicate_indexes: IndexSection<DuplicateIndex>,
+    /// From the sidecars.
+    pub findings: Findings,
+    /// Not implemented in this version.
+    pub index_suggestions: NotImplemented,
+}
+
+/// The whole report, serialized as the documented JSON shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// [`JSON_VERSION`].
+    pub version: u32,
+    /// The sections.
+    pub sections: Sections,
+}
+
+impl Report {
+    /// True when a finding or an index problem is at or above `threshold` (unused and
+    /// duplicate indexes count as warnings) — `--fail-on` exits with [`EXIT_FAIL_ON`] then.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        let s = &self.sections;
+        let indexes = !s.unused_indexes.rows.is_empty() || !s.duplicate_indexes.rows.is_empty();
+        (indexes && Severity::Warning >= threshold)
+            || s.findings.rows.iter().any(|f| f.severity >= threshold)
+    }
+}
+
+/// Builds the report: reads every sidecar, then the database; never fails as a whole.
+pub async fn build(opts: &ReportOptions) -> Report {
+    let (top_patterns, findings, merged) = from_sidecars(&opts.proxies, opts.top).await;
+    let (pg_stat_statements, unused_indexes, duplicate_indexes) =
+        from_database(opts, &merged).await;
+    let index_suggestions = NotImplemented {
+        available: false,
+        note: "index suggestions are not implemented yet in this version".to_string(),
+        rows: Vec::new(),
+    };
+    Report {
+        version: JSON_VERSION,
+        sections: Sections {
+            top_patterns,
+            pg_stat_statements,
+            unused_indexes,
+            duplicate_indexes,
+            findings,
+            index_suggestions,
+        },
+    }
+}
+
+async fn from_sidecars(
+    proxies: &[String],
+    top: usize,
+) -> (TopPatterns, Findings, Vec<MergedPattern>) {
+    if proxies.is_empty() {
+        let note = "no --proxy given: nothing observed by a sidecar to report".to_string();
+        let top = TopPatterns { note: Some(note.clone()), ..TopPatterns::default() };
+        return (top, Findings { note: Some(note), ..Findings::default() }, Vec::new());
+    }
+    let mut sources = Vec::new();
+    let mut data = Vec::new();
+    for url in proxies {
+        let result = proxies::fetch(url).await;
+        sources.push(source(url, &result));
+        data.extend(result.ok());
+    }
+    let merged = proxies::merge_patterns(data.iter().map(|d| d.patterns.as_slice()));
+    let groups = proxies::group_findings(data.iter().map(|d| d.findings.as_slice()));
+    let note = sources_note(&sources);
+    let available = !data.is_empty();
+    let top_patterns = TopPatterns {
+        available,
+        note: note.clone(),
+        by_total: proxies::top_by(&merged, top, |p| p.total_ms),
+        by_calls: proxies::top_by(&merged, top, |p| p.calls as f64),
+        by_mean: proxies::top_by(&merged, top, |p| p.mean_ms),
+        sources,
+    };
+    (top_patterns, Findings { available, note, rows: groups }, merged)
+}
+
+fn source(url: &str, result: &Result<proxies::SidecarData, SidecarError>) -> Source {
+    let url = url.to_string();
+    match result {
+        Ok(d) => Source {
+            url,
+            ok: true,
+            patterns: d.patterns.len(),
+            findings: d.findings.len(),
+            error: None,
+        },
+        Err(e) => Source { url, ok: false, patterns: 0, findings: 0, error: Some(e.to_string()) },
+    }
+}
+
+/// Names every sidecar that could not be read, and why.
+fn sources_note(sources: &[Source]) -> Option<String> {
+    let failed: Vec<String> = sources
+        .iter()
+        .filter_map(|s| s.error.as_ref().map(|e| format!("sidecar {} unreachable: {e}", s.url)))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
+}
+
+async fn from_database(
+    opts: &ReportOptions,
+    merged: &[MergedPattern],
+) -> (PgssSection, IndexSection<UnusedIndex>, IndexSection<DuplicateIndex>) {
+    let client = match &opts.analysis_url {
+        None => Err("no --analysis-url (or PGSCOPE_ANALYSIS_URL) given".to_string()),
+        Some(url) => {
+            connect(url).await.map_err(|e| format!("cannot connect to the analysis database: {e}"))
+        }
+    };
+    match client {
+        Err(note) => (
+            PgssSection::unavailable(note.clone()),
+            IndexSection::unavailable(note.clone()),
+            IndexSection::unavailable(note),
+        ),
+        Ok(client) => (
+            pgss::read(&client, merged, opts.top).await,
+            indexes::unused(&client, opts.unused_scans).await,
+            indexes::duplicates(&client).await,
+        ),
+    }
+}
+
+/// An ordinary client connection; the connection task ends when the client is dropped.
+async fn connect(url: &str) -> Result<Client, SectionError> {
+    let connecting = tokio_postgres::connect(url, NoTls);
+    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| SectionError::ConnectTimeout)??;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "analysis connection ended");
+        }
+    });
+    // Keep the report's own queries out of pg_stat_statements where allowed (superusers);
+    // elsewhere they show up like any client's, which is harmless.
+    if let Err(e) = client.batch_execute("SET pg_stat_statements.track = 'none'").await {
+        tracing::debug!(error = %e, "report queries will appear in pg_stat_statements");
+    }
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::FindingKind;
+
+    fn finding(severity: Severity) -> FindingGroup {
+        FindingGroup {
+            kind: FindingKind::Slow,
+            severity,
+            pattern_id: "p".into(),
+            pattern: "SELECT 1".into(),
+            rule_id: None,
+            route: None,
+            findings: 1,
+            count: 1,
+            duration_ms: 1.0,
+            suggestion: String::new(),
+        }
+    }
+
+    fn report_with(findings: Vec<FindingGroup>, unused: Vec<UnusedIndex>) -> Report {
+        let none = || IndexSection::unavailable("none");
+        Report {
+            version: JSON_VERSION,
+            sections: Sections {
+                top_patterns: TopPatterns::default(),
+                pg_stat_statements: PgssSection::default(),
+                unused_indexes: IndexSection { available: true, note: None, rows: unused },
+                duplicate_indexes: none(),
+                findings: Findings { available: true, note: None, rows: findings },
+                index_suggestions: NotImplemented {
+                    available: false,
+                    note: String::new(),
+                    rows: Vec::new(),
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn fail_on_compares_severities() {
+        let info = report_with(vec![finding(Severity::Info)], Vec::new());
+        assert!(!info.fails(Severity::Warning));
+        let critical = report_with(vec![finding(Severity::Critical)], Vec::new());
+        assert!(critical.fails(Severity::Warning) && critical.fails(Severity::Critical));
+    }
+
+    #[test]
+    fn index_problems_count_as_warnings() {
+        let unused = UnusedIndex {
+            schema: "public".into(),
+            table: "t".into(),
+            index: "t_a".into(),
+            scans: 0,
+            size_bytes: 8192,
+            size: "8192 bytes".into(),
+            definition: String::new(),
+            drop: "DROP INDEX CONCURRENTLY public.t_a;".into(),
+        };
+        let report = report_with(Vec::new(), vec![unused]);
+        assert!(report.fails(Severity::Warning));
+        assert!(!report.fails(Severity::Critical));
+    }
+}
