@@ -2,6 +2,10 @@
 //! statistics and shows it to the detectors.
 //!
 //! It runs on its own task, off the connection tasks; the data path only ever `try_send`s.
+//! The task never waits on the queue itself: it wakes on a short timer and drains what
+//! arrived since. A receiver parked in `recv` would have every `try_send` wake it, and that
+//! cross-thread wake-up cost more per statement than the analysis (see docs/benchmarks.md);
+//! with the timer, a send is an atomic push and nothing else.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -16,6 +20,8 @@ use crate::stats::{Observation, StatsStore};
 
 /// Events handled per lock of the shared state.
 const BATCH: usize = 256;
+/// How often the queue is drained. Bounds how late a statement shows up in the API.
+const DRAIN: Duration = Duration::from_millis(10);
 /// How often time-based detector state (idle bursts) is flushed.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -28,22 +34,50 @@ pub struct Analysis {
     pub explain: Option<mpsc::Sender<ExplainRequest>>,
 }
 
-/// Runs until every [`crate::event::EventSender`] is gone.
+/// Runs until every [`crate::event::EventSender`] is gone and the queue is empty.
 pub async fn run(mut events: mpsc::Receiver<StatementEvent>, mut analysis: Analysis) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut ticker = tokio::time::interval(TICK);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut drain = tokio::time::interval(DRAIN);
+    drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_tick = Instant::now();
     loop {
-        tokio::select! {
-            n = events.recv_many(&mut batch, BATCH) => {
-                if n == 0 {
-                    return;
-                }
-                analysis.observe_batch(&mut batch);
+        drain.tick().await;
+        loop {
+            match drain_some(&mut events, &mut batch) {
+                Drained::Some => analysis.observe_batch(&mut batch),
+                Drained::Empty => break,
+                Drained::Closed => return,
             }
-            _ = ticker.tick() => analysis.tick(),
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            analysis.tick();
         }
     }
+}
+
+enum Drained {
+    Some,
+    Empty,
+    Closed,
+}
+
+/// Moves up to [`BATCH`] queued events into `batch` without waiting.
+fn drain_some(
+    events: &mut mpsc::Receiver<StatementEvent>,
+    batch: &mut Vec<StatementEvent>,
+) -> Drained {
+    while batch.len() < BATCH {
+        match events.try_recv() {
+            Ok(event) => batch.push(event),
+            Err(mpsc::error::TryRecvError::Empty) => break,
+            Err(mpsc::error::TryRecvError::Disconnected) if batch.is_empty() => {
+                return Drained::Closed;
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        }
+    }
+    if batch.is_empty() { Drained::Empty } else { Drained::Some }
 }
 
 impl Analysis {

@@ -146,6 +146,11 @@ impl Tracker {
         })
     }
 
+    /// The proxy's id of this client connection.
+    pub fn conn_id(&self) -> u64 {
+        self.conn_id
+    }
+
     /// True when a bound was hit and the session is no longer followed.
     pub fn is_lost(&self) -> bool {
         self.lost

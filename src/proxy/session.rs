@@ -141,9 +141,10 @@ async fn cancel_abandoned(tracker: &Tracker, ctx: &ProxyContext) {
         return;
     };
     ctx.counters.cancels_on_disconnect.fetch_add(1, Ordering::Relaxed);
-    debug!("client left with a query running; cancelling it");
+    let conn_id = tracker.conn_id();
+    debug!(conn_id, "client left with a query running; cancelling it");
     if let Err(e) = forward_cancel(&ctx.config, &wire::cancel_request(key)).await {
-        debug!(error = %e, "cancel of abandoned query failed");
+        debug!(conn_id, error = %e, "cancel of abandoned query failed");
     }
 }
 
