@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_postgres::{Client, NoTls};
 
-pub use http_client::HttpError;
+pub use http_client::{HttpError, HttpResponse, http_get};
 pub use indexes::{DuplicateIndex, IndexSection, UnusedIndex};
 pub use pgss::{PgssRow, PgssSection};
 pub use proxies::{FindingGroup, MergedPattern, SidecarError};
