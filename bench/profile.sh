@@ -27,8 +27,9 @@ SCALE=${SCALE:-10}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-log() { printf '[profile %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=profile
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 
 command -v perf >/dev/null || die "perf not found: apt-get install -y linux-perf"
 command -v ss >/dev/null || die "ss (iproute2) is needed to probe free ports"
@@ -52,42 +53,15 @@ OUT=${OUT:-$WORK/out}
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 cd "$WORK"
-PIDS=()
 cleanup() {
-    local rc=$? i pid
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${PIDS[i]}
-        kill -0 "$pid" 2>/dev/null || continue
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    local rc=$?
+    stop_started
     rm -rf "$WORK/pgdata"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-USED=" "
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
-        [[ $USED == *" $p "* ]] && continue
-        [[ -z $(ss -Htan "( sport = :$p or dport = :$p )") ]] && { USED+="$p "; echo "$p"; return; }
-    done
-    die "no free port"
-}
-wait_ready() {
-    for _ in $(seq 300); do
-        kill -0 "$3" 2>/dev/null || die "$1 exited (see $WORK)"
-        "$PG_BIN/psql" -qAtX -h 127.0.0.1 -p "$2" -U postgres -d postgres -c 'select 1' >/dev/null 2>&1 && return
-        sleep 0.1
-    done
-    die "$1 not ready"
-}
 
 PG_PORT=$(free_port); SCOPE_PORT=$(free_port); HTTP_PORT=$(free_port)
 mkdir -p pgdata sock

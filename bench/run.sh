@@ -28,8 +28,9 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=bench
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 
 for v in ROUNDS DURATION SCALE WARMUP; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
@@ -70,19 +71,9 @@ CLK_TCK=$(getconf CLK_TCK)
 WORK=$(mktemp -d /tmp/pgscope-bench.XXXXXX)
 chmod 755 "$WORK"
 cd "$WORK" # the unprivileged servers need a readable cwd
-PIDS=()       # started servers, stopped in reverse order
 cleanup() {
     local rc=$?
-    local i pid
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${PIDS[i]}
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
+    stop_started
     if ((rc != 0)); then
         log "failed; logs kept in $WORK"
     else
@@ -93,34 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-USED_PORTS=" "
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if [[ -z $(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null) ]]; then
-            USED_PORTS+="$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-wait_ready() { # name port pid
-    local name=$1 port=$2 pid=$3
-    for _ in $(seq 300); do
-        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see $WORK)"
-        if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -t 1 &&
-            "$PG_BIN/psql" -qAtX -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "$name did not become ready on port $port"
-}
 
 cpu_ticks() { # utime+stime of the whole process (all threads), in clock ticks
     local stat rest

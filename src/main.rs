@@ -93,6 +93,19 @@ struct ReportArgs {
     /// An index scanned at most this many times since the statistics reset counts as unused.
     #[arg(long, default_value_t = 0)]
     unused_scans: i64,
+    /// Show pg_stat_statements as what ran during this interval (`60s`, `5m`, `1m30s`): two
+    /// snapshots this far apart, instead of the totals since the last reset.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    interval: Option<std::time::Duration>,
+}
+
+/// `--interval`: a humantime duration (`60s`, `5m`), at least a millisecond.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d >= std::time::Duration::from_millis(1) => Ok(d),
+        Ok(_) => Err("the interval must be longer than zero".to_string()),
+        Err(e) => Err(format!("{e} (expected a duration such as 60s, 5m or 1m30s)")),
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -141,6 +154,7 @@ async fn report(args: ReportArgs) -> ExitCode {
         proxies: args.proxies,
         top: args.top,
         unused_scans: args.unused_scans,
+        interval: args.interval,
     };
     let built = report::build(&opts).await;
     let format = match args.format {

@@ -85,10 +85,10 @@ impl Collector for PgscopeCollector {
             labelled("sqlstate_class", &snapshot.errors_by_class),
         ));
         families.push(gauge("pgscope_patterns", "Patterns tracked now.", snapshot.patterns as f64));
-        families.push(counter(
+        families.push(counter_value(
             "pgscope_patterns_evicted_total",
             "Patterns evicted to stay within analysis.max_patterns.",
-            vec![(vec![], snapshot.evictions as f64)],
+            snapshot.evictions as f64,
         ));
         families.extend(self.data_path_families());
         if let Some(extra) = &self.sources.extra {
@@ -102,70 +102,57 @@ impl PgscopeCollector {
     fn data_path_families(&self) -> Vec<MetricFamily> {
         let p = &self.sources.proxy;
         let e = &self.sources.events;
-        let one = |a: &AtomicU64| vec![(vec![], a.load(Ordering::Relaxed) as f64)];
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         let by = |label: &str, pairs: [(&str, &AtomicU64); 2]| {
-            pairs
-                .iter()
-                .map(|(v, a)| {
-                    (vec![(label.to_string(), v.to_string())], a.load(Ordering::Relaxed) as f64)
-                })
-                .collect()
+            pairs.iter().map(|(v, a)| (vec![(label.to_string(), v.to_string())], load(a))).collect()
         };
-        vec![
-            gauge(
-                "pgscope_client_connections",
-                "Client connections open now.",
-                p.clients_current.load(Ordering::Relaxed) as f64,
-            ),
-            counter(
-                "pgscope_client_connections_total",
-                "Client connections accepted.",
-                one(&p.clients_total),
-            ),
-            counter(
+        let single: [(&str, &str, &AtomicU64); 7] = [
+            ("pgscope_client_connections_total", "Client connections accepted.", &p.clients_total),
+            (
                 "pgscope_client_connections_refused_total",
                 "Client connections refused at proxy.max_client_connections.",
-                one(&p.clients_refused),
+                &p.clients_refused,
             ),
-            counter(
-                "pgscope_received_bytes_total",
-                "Bytes read and forwarded, by the side that sent them.",
-                by("from", [("client", &p.bytes_from_clients), ("server", &p.bytes_from_server)]),
-            ),
-            counter(
+            (
                 "pgscope_protocol_errors_total",
                 "Connections ended for a malformed message or startup packet.",
-                one(&p.protocol_errors),
+                &p.protocol_errors,
             ),
-            counter(
+            (
                 "pgscope_upstream_connect_errors_total",
                 "Failed connections to the upstream.",
-                one(&p.upstream_connect_errors),
+                &p.upstream_connect_errors,
             ),
-            counter(
-                "pgscope_cancel_requests_total",
-                "CancelRequests sent upstream: forwarded from a client, or for a client that left mid-query.",
-                by(
-                    "reason",
-                    [("client", &p.cancels_forwarded), ("disconnect", &p.cancels_on_disconnect)],
-                ),
-            ),
-            counter(
+            (
                 "pgscope_sessions_untracked_total",
                 "Sessions whose pending-reply bound was hit; still forwarded, no longer analysed.",
-                one(&p.sessions_untracked),
+                &p.sessions_untracked,
             ),
-            counter(
-                "pgscope_events_total",
-                "Statement events handed to the analysis path.",
-                one(&e.sent),
-            ),
-            counter(
+            ("pgscope_events_total", "Statement events handed to the analysis path.", &e.sent),
+            (
                 "pgscope_events_dropped_total",
                 "Statement events dropped because the analysis queue was full.",
-                one(&e.dropped),
+                &e.dropped,
             ),
-        ]
+        ];
+        let mut families: Vec<MetricFamily> =
+            single.iter().map(|(name, help, a)| counter_value(name, help, load(a))).collect();
+        families.push(gauge(
+            "pgscope_client_connections",
+            "Client connections open now.",
+            load(&p.clients_current),
+        ));
+        families.push(counter(
+            "pgscope_received_bytes_total",
+            "Bytes read and forwarded, by the side that sent them.",
+            by("from", [("client", &p.bytes_from_clients), ("server", &p.bytes_from_server)]),
+        ));
+        families.push(counter(
+            "pgscope_cancel_requests_total",
+            "CancelRequests sent upstream: forwarded from a client, or for a client that left mid-query.",
+            by("reason", [("client", &p.cancels_forwarded), ("disconnect", &p.cancels_on_disconnect)]),
+        ));
+        families
     }
 }
 
@@ -233,6 +220,11 @@ pub fn counter(name: &str, help: &str, samples: Vec<Sample>) -> MetricFamily {
     f
 }
 
+/// A counter family with a single unlabelled sample.
+pub fn counter_value(name: &str, help: &str, value: f64) -> MetricFamily {
+    counter(name, help, vec![(vec![], value)])
+}
+
 /// A gauge family with a single unlabelled sample.
 pub fn gauge(name: &str, help: &str, value: f64) -> MetricFamily {
     let mut f = family(name, help, MetricType::GAUGE);
@@ -285,21 +277,21 @@ pub fn detector_families(detectors: Arc<Mutex<crate::detect::Detectors>>) -> Ext
         vec![
             counter("pgscope_findings_total", "Findings reported, by kind and severity.", by_kind),
             counter("pgscope_slow_queries_total", "Slow-query findings, by severity.", slow),
-            counter("pgscope_n_plus_one_total", "N+1 bursts found.", vec![(vec![], n_plus_one)]),
-            counter(
+            counter_value("pgscope_n_plus_one_total", "N+1 bursts found.", n_plus_one),
+            counter_value(
                 "pgscope_findings_dropped_total",
                 "Findings pushed out of the bounded per-kind rings.",
-                vec![(vec![], store.dropped() as f64)],
+                store.dropped() as f64,
             ),
             counter(
                 "pgscope_detector_evictions_total",
                 "Entries of bounded detector state evicted (connections, patterns).",
                 evictions,
             ),
-            counter(
+            counter_value(
                 "pgscope_routes_overflow_total",
                 "Statements counted under route \"other\" because routes.max_routes was reached.",
-                vec![(vec![], d.routes().overflow() as f64)],
+                d.routes().overflow() as f64,
             ),
         ]
     })

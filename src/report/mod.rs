@@ -12,12 +12,23 @@
 //!   "top_patterns":{"available":bool,"note":str|null,
 //!     "sources":[{"url":str,"ok":bool,"patterns":n,"findings":n,"error":str|null}],
 //!     "by_total":[Pattern],"by_calls":[Pattern],"by_mean":[Pattern]},
-//!   "pg_stat_statements":{"available":bool,"note":str|null,"version":str|null,"rows":[PgssRow]},
+//!   "pg_stat_statements":{"available":bool,"note":str|null,"version":str|null,
+//!     "interval_s":number|null,"reset_during_interval":bool,"rows":[PgssRow]},
 //!   "unused_indexes":{"available":bool,"note":str|null,"rows":[UnusedIndex]},
 //!   "duplicate_indexes":{"available":bool,"note":str|null,"rows":[DuplicateIndex]},
 //!   "findings":{"available":bool,"note":str|null,"rows":[FindingGroup]},
 //!   "index_suggestions":{"available":false,"note":str,"rows":[]}}}
 //! ```
+//!
+//! `interval_s` is null without `--interval`: the rows are pg_stat_statements' totals since its
+//! last reset. With `--interval 60s` it is the time measured between two snapshots and each
+//! row's counters (`calls`, `total_ms`, `mean_ms`, `rows`, `shared_blks_*`, `temp_blks_*`,
+//! `blk_read_time_ms`, `parallel_workers_launched`) are what ran in between, per (userid, dbid,
+//! queryid, toplevel); rows that did not run are left out. `reset_during_interval` is true when
+//! a statistics reset in between was detected (`pg_stat_statements_info.stats_reset` moved, an
+//! entry's `stats_since` moved, or a counter went backwards): the rows it touched show the
+//! second snapshot's absolute values, and the note says so. `proxy_calls` and `proxy_mean_ms`
+//! stay the sidecars' totals.
 //!
 //! Field names of the row types are those of [`MergedPattern`], [`PgssRow`], [`UnusedIndex`],
 //! [`DuplicateIndex`] and [`FindingGroup`].
@@ -25,6 +36,7 @@
 mod http_client;
 mod indexes;
 mod pgss;
+mod pgss_interval;
 mod proxies;
 mod render;
 
@@ -33,7 +45,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_postgres::{Client, NoTls};
 
-pub use http_client::HttpError;
+pub use http_client::{HttpError, HttpResponse, http_get};
 pub use indexes::{DuplicateIndex, IndexSection, UnusedIndex};
 pub use pgss::{PgssRow, PgssSection};
 pub use proxies::{FindingGroup, MergedPattern, SidecarError};
@@ -61,11 +73,20 @@ pub struct ReportOptions {
     pub top: usize,
     /// An index scanned at most this many times counts as unused.
     pub unused_scans: i64,
+    /// pg_stat_statements as the difference of two snapshots this far apart, instead of the
+    /// totals since the last reset.
+    pub interval: Option<Duration>,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { analysis_url: None, proxies: Vec::new(), top: 20, unused_scans: 0 }
+        ReportOptions {
+            analysis_url: None,
+            proxies: Vec::new(),
+            top: 20,
+            unused_scans: 0,
+            interval: None,
+        }
     }
 }
 
@@ -288,7 +309,7 @@ async fn from_database(
             IndexSection::unavailable(note),
         ),
         Ok(client) => (
-            pgss::read(&client, merged, opts.top).await,
+            pgss::read(&client, merged, opts.top, opts.interval).await,
             indexes::unused(&client, opts.unused_scans).await,
             indexes::duplicates(&client).await,
         ),

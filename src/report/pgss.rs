@@ -2,12 +2,13 @@
 //! the sidecars' pattern by running pgscope's normalizer over its query text.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::proxies::MergedPattern;
-use super::{SectionError, describe};
+use super::{SectionError, describe, pgss_interval as interval};
 
 /// The query text pg_stat_statements shows for other roles' statements without
 /// `pg_read_all_stats`.
@@ -98,6 +99,12 @@ pub struct PgssSection {
     pub note: Option<String>,
     /// The installed extension version.
     pub version: Option<String>,
+    /// With `--interval`: the seconds measured between the two snapshots, and the rows are what
+    /// ran between them. `None`: the rows are the totals since the last reset.
+    pub interval_s: Option<f64>,
+    /// With `--interval`: true when a statistics reset between the two snapshots was detected
+    /// (the affected rows then show the second snapshot's absolute values).
+    pub reset_during_interval: bool,
     /// Top rows by server-side total time.
     pub rows: Vec<PgssRow>,
 }
@@ -109,14 +116,28 @@ impl PgssSection {
     }
 }
 
-/// Reads the top `limit` statements of the current database and joins them to `patterns`.
-pub async fn read(client: &Client, patterns: &[MergedPattern], limit: usize) -> PgssSection {
-    match read_rows(client, limit).await {
+/// Reads the top `limit` statements of the current database and joins them to `patterns`:
+/// their totals, or with an `interval` what ran between two snapshots that far apart.
+pub async fn read(
+    client: &Client,
+    patterns: &[MergedPattern],
+    limit: usize,
+    interval: Option<Duration>,
+) -> PgssSection {
+    match read_rows(client, limit, interval).await {
         Ok(Read::Missing(note)) => PgssSection::unavailable(note),
-        Ok(Read::Rows(version, mut rows)) => {
-            join(&mut rows, patterns);
-            let note = hidden_note(&rows);
-            PgssSection { available: true, note, version: Some(version), rows }
+        Ok(Read::Rows(mut found)) => {
+            join(&mut found.rows, patterns);
+            let notes = [found.note, hidden_note(&found.rows)];
+            let notes: Vec<String> = notes.into_iter().flatten().collect();
+            PgssSection {
+                available: true,
+                note: (!notes.is_empty()).then(|| notes.join("; ")),
+                version: Some(found.version),
+                interval_s: found.interval_s,
+                reset_during_interval: found.reset,
+                rows: found.rows,
+            }
         }
         Err(e) => PgssSection::unavailable(failure_note(&e)),
     }
@@ -124,26 +145,45 @@ pub async fn read(client: &Client, patterns: &[MergedPattern], limit: usize) -> 
 
 enum Read {
     Missing(String),
-    Rows(String, Vec<PgssRow>),
+    Rows(Found),
 }
 
-async fn read_rows(client: &Client, limit: usize) -> Result<Read, SectionError> {
+/// The rows read, and what the reader has to say about them.
+pub(super) struct Found {
+    /// The extension version as installed.
+    pub version: String,
+    /// Top rows by total time.
+    pub rows: Vec<PgssRow>,
+    /// A caveat about the rows.
+    pub note: Option<String>,
+    /// Seconds between the snapshots, with `--interval`.
+    pub interval_s: Option<f64>,
+    /// A reset between the snapshots was detected.
+    pub reset: bool,
+}
+
+async fn read_rows(
+    client: &Client,
+    limit: usize,
+    interval: Option<Duration>,
+) -> Result<Read, SectionError> {
     let sql = "SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'";
     let Some(row) = client.query_opt(sql, &[]).await? else {
         return Ok(Read::Missing(missing_note(client).await?));
     };
     let text: String = row.try_get(0)?;
     let version = Version::parse(&text).ok_or(SectionError::Unsupported(text.clone()))?;
+    if let Some(interval) = interval {
+        return Ok(Read::Rows(interval::read(client, (version, text), interval, limit).await?));
+    }
     let sql = format!(
-        "SELECT {} FROM pg_stat_statements \
-         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         ORDER BY 4 DESC LIMIT $1",
+        "SELECT {} FROM pg_stat_statements WHERE {CURRENT_DB} ORDER BY 4 DESC LIMIT $1",
         select_list(version).join(", ")
     );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client.query(&sql, &[&limit]).await?;
     let rows = rows.iter().map(to_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(Read::Rows(text, rows))
+    Ok(Read::Rows(Found { version: text, rows, note: None, interval_s: None, reset: false }))
 }
 
 async fn missing_note(client: &Client) -> Result<String, SectionError> {
@@ -160,7 +200,12 @@ async fn missing_note(client: &Client) -> Result<String, SectionError> {
     })
 }
 
-fn to_row(row: &tokio_postgres::Row) -> Result<PgssRow, tokio_postgres::Error> {
+/// The SQL condition that keeps the current database's rows.
+pub(super) const CURRENT_DB: &str =
+    "dbid = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+/// One row of [`select_list`]'s columns, with pgscope's pattern id for its text.
+pub(super) fn to_row(row: &tokio_postgres::Row) -> Result<PgssRow, tokio_postgres::Error> {
     let query: Option<String> = row.try_get("query")?;
     let query = query.unwrap_or_default();
     let pattern_id = crate::fingerprint::normalize(&query).id.to_string();

@@ -296,4 +296,13 @@ mod tests {
         assert_eq!((n1.severity, n1.findings, n1.count), (Severity::Critical, 2, 55));
         assert_eq!(n1.suggestion, "Critical");
     }
+
+    #[tokio::test]
+    async fn says_which_api_answered_bad_json() {
+        let get = axum::routing::get(|| async { "not json" });
+        let base = http_client::serve(axum::Router::new().route("/api/patterns", get)).await;
+        let err = fetch(&base).await.unwrap_err();
+        assert!(matches!(err, SidecarError::Json { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("unexpected JSON from /api/patterns"), "{err}");
+    }
 }

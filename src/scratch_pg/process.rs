@@ -93,22 +93,21 @@ impl ServerProcess {
     }
 
     /// Fast shutdown: SIGINT, SIGKILL after [`SHUTDOWN_TIMEOUT`]; returns once it has exited.
+    /// The waiting runs on tokio's blocking pool, so the runtime's workers stay free.
     pub(super) async fn stop(mut self) -> Result<(), ScratchPgError> {
         if self.child.is_none() {
             return Ok(());
         }
-        self.signal(Signal::SIGINT)?;
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        while Instant::now() < deadline {
-            if self.try_reap()?.is_some() {
-                return Ok(());
+        let pid = self.pid;
+        tokio::task::spawn_blocking(move || self.stop_blocking()).await.map_err(|e| {
+            ScratchPgError::Io {
+                context: format!("could not wait for postgres (pid {pid}) to stop"),
+                source: std::io::Error::other(e),
             }
-            tokio::time::sleep(EXIT_POLL).await;
-        }
-        self.kill_and_reap()
+        })?
     }
 
-    /// The blocking twin of [`ServerProcess::stop`], for `Drop`.
+    /// Fast shutdown, blocking the current thread: used by [`ServerProcess::stop`] and `Drop`.
     fn stop_blocking(&mut self) -> Result<(), ScratchPgError> {
         if self.child.is_none() {
             return Ok(());

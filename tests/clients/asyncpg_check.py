@@ -8,12 +8,12 @@ asyncpg speaks only the extended protocol and caches every statement it prepares
 
 import asyncio
 import datetime
-import decimal
 import json
-import sys
 import time
 
 import asyncpg
+
+from check_common import ROWS, UTC, Mismatch, check, run, stepper
 
 CACHED_RUNS = 20
 MANY_ROWS = 100
@@ -22,27 +22,7 @@ BIG_ROWS = 50_000
 CURSOR_ROWS = 20_500
 CURSOR_PREFETCH = 1000
 
-UTC = datetime.timezone.utc
-ROWS = [
-    (1, "alpha", datetime.datetime(2024, 2, 29, 12, 30, 1, 123456, tzinfo=UTC),
-     decimal.Decimal("12345.678900"), b"\x00\x01\xfe\xff", {"k": [1, 2, {"x": None}]}, None),
-    (2, "béta ☃", datetime.datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
-     decimal.Decimal("-0.5"), b"", [], "note"),
-    (3, None, None, None, None, None, None),
-]
-
-
-class Mismatch(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Mismatch(what)
-
-
-def step(name):
-    print(f"asyncpg: {name}", file=sys.stderr, flush=True)
+step = stepper("asyncpg")
 
 
 async def connect(args, **extra):
@@ -205,8 +185,6 @@ async def cursor(conn):
 
 
 async def main(args):
-    if len(args) != 5:
-        sys.exit(__doc__)
     await ssl_require_is_refused(args)
     conn = await default_ssl_falls_back(args)
     await simple_queries(conn, args[2])
@@ -224,7 +202,4 @@ async def main(args):
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main(sys.argv[1:]))
-    except Mismatch as e:
-        sys.exit(f"asyncpg check failed: {e}")
+    run("asyncpg", __doc__, lambda args: asyncio.run(main(args)))

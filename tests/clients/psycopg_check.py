@@ -6,14 +6,14 @@ The counts asserted on the Rust side are the constants below: keep them in step.
 """
 
 import datetime
-import decimal
 import signal
-import sys
 import threading
 import time
 
 import psycopg
 from psycopg.types.json import Jsonb
+
+from check_common import ROWS, UTC, Mismatch, check, run, stepper
 
 PREPARED_RUNS = 20
 MANY_ROWS = 100
@@ -22,27 +22,7 @@ COPY_ROWS = 1000
 BIG_ROWS = 50_000
 CURSOR_ROWS = 20_500
 
-UTC = datetime.timezone.utc
-ROWS = [
-    (1, "alpha", datetime.datetime(2024, 2, 29, 12, 30, 1, 123456, tzinfo=UTC),
-     decimal.Decimal("12345.678900"), b"\x00\x01\xfe\xff", {"k": [1, 2, {"x": None}]}, None),
-    (2, "béta ☃", datetime.datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
-     decimal.Decimal("-0.5"), b"", [], "note"),
-    (3, None, None, None, None, None, None),
-]
-
-
-class Mismatch(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Mismatch(what)
-
-
-def step(name):
-    print(f"psycopg: {name}", file=sys.stderr, flush=True)
+step = stepper("psycopg")
 
 
 def connect(args, **extra):
@@ -225,8 +205,6 @@ def server_side_cursor(conn):
 
 
 def main(args):
-    if len(args) != 5:
-        sys.exit(__doc__)
     user = args[2]
     sslmode_require_is_refused(args)
     with default_sslmode_falls_back(args) as conn:
@@ -249,7 +227,4 @@ def on_alarm(_sig, _frame):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGALRM, on_alarm)
-    try:
-        main(sys.argv[1:])
-    except Mismatch as e:
-        sys.exit(f"psycopg check failed: {e}")
+    run("psycopg", __doc__, main)

@@ -13,4 +13,5 @@ mod http;
 mod pgbench;
 mod psql;
 mod report;
+mod report_interval;
 mod simple;

@@ -98,6 +98,7 @@ async fn report_merges_sidecars_and_reads_the_database() {
         proxies: vec![http_url(&env.sidecar), http_url(&second)],
         top: 100,
         unused_scans: 0,
+        interval: None,
     };
     let report = report::build(&opts).await;
     check_top_patterns(&report);
