@@ -27,8 +27,9 @@ enum Command {
     /// Start a throwaway PostgreSQL, pgscope in front of it and a sample workload; print what
     /// pgscope saw; clean up.
     Demo,
-    /// Report top patterns, findings, pg_stat_statements and unused/duplicate indexes. Exits 3
-    /// with --fail-on when a problem reaches that severity.
+    /// Report top patterns, findings, pg_stat_statements, unused/duplicate indexes, index
+    /// coverage and index suggestions. Exits 3 with --fail-on when a problem reaches that
+    /// severity.
     Report(ReportArgs),
     /// Print the pattern and pattern id of one SQL statement.
     Fingerprint {
@@ -84,7 +85,7 @@ struct ReportArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: ReportFormat,
     /// Exit with status 3 when a finding or index problem is at or above this severity
-    /// (unused and duplicate indexes count as warnings).
+    /// (unused and duplicate indexes and verified index suggestions count as warnings).
     #[arg(long, value_enum)]
     fail_on: Option<FailOn>,
     /// Rows per table.
@@ -93,6 +94,9 @@ struct ReportArgs {
     /// An index scanned at most this many times since the statistics reset counts as unused.
     #[arg(long, default_value_t = 0)]
     unused_scans: i64,
+    /// Tables with fewer rows (planner estimate) get no index suggestion.
+    #[arg(long, default_value_t = pgscope::report::DEFAULT_MIN_ROWS)]
+    min_rows: f64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -141,6 +145,7 @@ async fn report(args: ReportArgs) -> ExitCode {
         proxies: args.proxies,
         top: args.top,
         unused_scans: args.unused_scans,
+        min_rows: args.min_rows,
     };
     let built = report::build(&opts).await;
     let format = match args.format {
