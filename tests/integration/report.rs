@@ -97,7 +97,7 @@ async fn report_merges_sidecars_and_reads_the_database() {
         analysis_url: Some(env.pg.conn_str("postgres", "postgres")),
         proxies: vec![http_url(&env.sidecar), http_url(&second)],
         top: 100,
-        unused_scans: 0,
+        ..ReportOptions::default()
     };
     let report = report::build(&opts).await;
     check_top_patterns(&report);
