@@ -104,9 +104,7 @@ pub async fn assess_all(
     match read(client, observed, catalog).await {
         Ok((mut assessed, note)) => {
             assessed.sort_by(|a, b| {
-                (a.row.covered, -a.row.total_ms)
-                    .partial_cmp(&(b.row.covered, -b.row.total_ms))
-                    .unwrap_or(std::cmp::Ordering::Equal)
+                a.row.covered.cmp(&b.row.covered).then(b.row.total_ms.total_cmp(&a.row.total_ms))
             });
             let rows = assessed.iter().map(|a| a.row.clone()).collect();
             (CoverageSection { available: true, note, rows }, assessed)
@@ -125,10 +123,12 @@ async fn read(
 ) -> Result<(Vec<Assessed>, Option<String>), SectionError> {
     let c_collation = super::catalog::c_collation(client).await;
     let mut out = Vec::new();
-    let (mut unparsed, mut no_table) = (0, 0);
+    let (mut unparsed, mut no_table) = (Vec::new(), Vec::new());
     for o in observed {
         let Some(preds) = predicates::extract(&o.pattern) else {
-            unparsed += usize::from(looks_indexable(&o.pattern));
+            if looks_indexable(&o.pattern) {
+                unparsed.push(o.pattern.as_str());
+            }
             continue;
         };
         let mut tables = Vec::new();
@@ -136,7 +136,9 @@ async fn read(
             tables.push(catalog.table(client, t).await?);
         }
         if tables.iter().all(Option::is_none) {
-            no_table += usize::from(!preds.uses.is_empty());
+            if !preds.uses.is_empty() {
+                no_table.push(o.pattern.as_str());
+            }
             continue;
         }
         for (i, table) in tables.iter().enumerate() {
@@ -161,7 +163,7 @@ async fn read(
             out.push(Assessed { row, table: Arc::clone(table) });
         }
     }
-    Ok((out, skipped_note(unparsed, no_table)))
+    Ok((out, skipped_note(&unparsed, &no_table)))
 }
 
 fn looks_indexable(sql: &str) -> bool {
@@ -169,18 +171,26 @@ fn looks_indexable(sql: &str) -> bool {
     ["select", "update", "delete", "with"].contains(&first.as_str())
 }
 
-fn skipped_note(unparsed: usize, no_table: usize) -> Option<String> {
+fn skipped_note(unparsed: &[&str], no_table: &[&str]) -> Option<String> {
+    let example = |list: &[&str]| -> String {
+        let first: String = list.first().map_or("", |s| s).chars().take(60).collect();
+        format!("e.g. \"{first}\"")
+    };
     let mut parts = Vec::new();
-    if unparsed > 0 {
+    if !unparsed.is_empty() {
         parts.push(format!(
-            "{unparsed} pattern(s) not analysed: not one SELECT/UPDATE/DELETE the SQL parser \
-             reads (set operations, CTEs at the top level, or a parse failure)"
+            "{} pattern(s) not analysed: not one SELECT/UPDATE/DELETE the SQL parser reads \
+             ({})",
+            unparsed.len(),
+            example(unparsed)
         ));
     }
-    if no_table > 0 {
+    if !no_table.is_empty() {
         parts.push(format!(
-            "{no_table} pattern(s) name no user table visible on the analysis connection's \
-             search_path (views, catalogs, CTEs)"
+            "{} pattern(s) name no user table visible on the analysis connection's \
+             search_path, only views, catalogs or CTEs ({})",
+            no_table.len(),
+            example(no_table)
         ));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
@@ -243,32 +253,31 @@ pub fn assess(
 /// Which uses one B-tree index serves.
 fn served_by(index: &Index, uses: &[(String, Usage)], c_collation: bool) -> Vec<bool> {
     let mut served = vec![false; uses.len()];
-    let mut keys = index.keys.iter().enumerate().peekable();
+    // Equality on the leading keys…
     let mut next_key = 0;
-    while let Some((k, key)) = keys.peek() {
-        let hits: Vec<usize> = matching(uses, |c, u| {
-            matches!(u, Usage::Equality | Usage::Join) && c == *key
+    for key in &index.keys {
+        let hits = matching(uses, |c, u| {
+            matches!(u, Usage::Equality | Usage::Join) && c == key
                 || matches!(u, Usage::Expression(e) if same_expr(e, key))
         });
         if hits.is_empty() {
             break;
         }
         hits.into_iter().for_each(|h| served[h] = true);
-        next_key = k + 1;
-        keys.next();
+        next_key += 1;
     }
+    // …then one range on the next key…
     if let Some(key) = index.keys.get(next_key) {
         let pattern_ops = index.opclasses.get(next_key).is_some_and(|o| o.ends_with("pattern_ops"));
-        for h in matching(uses, |c, u| {
-            c == key
-                && (*u == Usage::Range || (*u == Usage::LikePrefix && (pattern_ops || c_collation)))
-        }) {
-            served[h] = true;
-        }
+        let prefix_ok = pattern_ops || c_collation;
+        let ranges = matching(uses, |c, u| {
+            c == key && (*u == Usage::Range || (*u == Usage::LikePrefix && prefix_ok))
+        });
+        ranges.into_iter().for_each(|h| served[h] = true);
     }
+    // …and ORDER BY … LIMIT when the sort keys follow the equality keys, in one direction.
     let sorts = matching(uses, |_, u| matches!(u, Usage::OrderByLimit { .. }));
-    let directions: Vec<&Usage> = sorts.iter().map(|s| &uses[*s].1).collect();
-    let one_direction = directions.windows(2).all(|w| w[0] == w[1]);
+    let one_direction = sorts.windows(2).all(|w| uses[w[0]].1 == uses[w[1]].1);
     let in_order = sorts
         .iter()
         .enumerate()

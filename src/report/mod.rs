@@ -40,6 +40,7 @@
 //! [`UnusedIndex`], [`DuplicateIndex`] and [`FindingGroup`]. New fields may be added within a
 //! version; a field is never renamed or removed without bumping `version`.
 
+mod candidates;
 mod catalog;
 mod coverage;
 mod http_client;

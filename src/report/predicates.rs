@@ -88,6 +88,10 @@ pub struct Predicates {
 /// Reads a pattern; `None` when sqlparser rejects it or it is not one SELECT, UPDATE or
 /// DELETE (nothing an index serves).
 pub fn extract(sql: &str) -> Option<Predicates> {
+    // The normalizer refuses ASTs too deep to walk safely; so does this module.
+    if !crate::fingerprint::normalize(sql).parsed {
+        return None;
+    }
     let statements =
         std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql)).ok()?.ok()?;
     let [statement] = statements.as_slice() else { return None };

@@ -149,7 +149,7 @@ fn suggestion_blocks(section: &SuggestionSection, out: &mut Vec<Block>) {
                 _ => "writes unknown".into(),
             };
             let table = format!(
-                "{}\n~{:.0} rows\n{writes}\n{} indexes today",
+                "{}\n~{:.0} rows\n{writes}\nindexes today: {}",
                 s.table, s.table_rows, s.existing_indexes
             );
             vec![s.create.clone(), helps.join("\n"), cost, table]

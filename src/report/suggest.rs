@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio_postgres::Client;
 
+use super::candidates;
 use super::catalog::{Table, quote_ident};
 use super::coverage::{Assessed, PredicateCoverage};
 use super::plan_cost::{CostError, PlanMode, generic_cost};
@@ -26,10 +27,6 @@ use super::{SectionError, describe};
 
 /// A suggestion needs the cost to drop to this fraction or less.
 const REQUIRED_RATIO: f64 = 0.5;
-
-/// Statistics-based candidates: an equality column qualifies when one value selects at most
-/// this fraction of the table.
-const MAX_SELECTIVITY: f64 = 0.05;
 
 /// Settings of the suggestions section.
 #[derive(Debug, Clone, Copy)]
@@ -153,19 +150,19 @@ pub async fn suggest(
             section
         }
         Ok(None) => {
-            section.note = Some(missing_hypopg(client).await);
-            unverified(client, &needs, &mut section).await;
+            section.note = Some(candidates::missing_hypopg(client).await);
+            candidates::unverified(client, &needs, &mut section).await;
             section
         }
     }
 }
 
-fn skipped(a: &Assessed, reason: String) -> Skipped {
+pub(super) fn skipped(a: &Assessed, reason: String) -> Skipped {
     Skipped { pattern_id: a.row.pattern_id.clone(), table: a.row.table.clone(), reason }
 }
 
 /// Uncovered columns a B-tree could serve, in the order the pattern uses them.
-fn candidate_columns(preds: &[PredicateCoverage]) -> Vec<String> {
+pub(super) fn candidate_columns(preds: &[PredicateCoverage]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in preds.iter().filter(|p| p.covered_by.is_none() && p.note.is_none()) {
         if indexable(&p.usage) && !out.contains(&p.column) {
@@ -186,7 +183,7 @@ fn indexable(u: &Usage) -> bool {
     )
 }
 
-fn is_equality(u: &Usage) -> bool {
+pub(super) fn is_equality(u: &Usage) -> bool {
     matches!(u, Usage::Equality | Usage::Join)
 }
 
@@ -212,21 +209,6 @@ async fn hypopg_version(client: &Client) -> Result<Option<String>, SectionError>
     Ok(client.query_opt(sql, &[]).await?.map(|r| r.try_get(0)).transpose()?)
 }
 
-async fn missing_hypopg(client: &Client) -> String {
-    let sql = "SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'";
-    let available = matches!(client.query_opt(sql, &[]).await, Ok(Some(_)));
-    let how = if available {
-        "hypopg is available on this server but not installed in this database: run CREATE \
-         EXTENSION hypopg (it only adds functions; hypothetical indexes live in one session)"
-    } else {
-        "hypopg is not available on this server: install its package (e.g. \
-         postgresql-16-hypopg for your major version), then run CREATE EXTENSION hypopg"
-    };
-    format!(
-        "candidates below are UNVERIFIED, estimated from pg_stats; {how} to verify them with the planner"
-    )
-}
-
 /// One candidate's outcome for one pattern.
 #[derive(Debug, Clone)]
 struct Trial {
@@ -236,7 +218,7 @@ struct Trial {
 }
 
 /// A suggestion being assembled: key (schema.table, columns).
-type Found = BTreeMap<(String, Vec<String>), (Arc<Table>, Vec<(HelpedPattern, i64)>)>;
+pub(super) type Found = BTreeMap<(String, Vec<String>), (Arc<Table>, Vec<(HelpedPattern, i64)>)>;
 
 async fn verified(client: &Client, needs: &[&Assessed], section: &mut SuggestionSection) {
     let mode = match PlanMode::detect(client).await {
@@ -368,7 +350,7 @@ async fn fold_prefixes(client: &Client, mode: PlanMode, found: &mut Found) {
     }
 }
 
-fn helped(a: &Assessed, before: Option<f64>, after: Option<f64>) -> HelpedPattern {
+pub(super) fn helped(a: &Assessed, before: Option<f64>, after: Option<f64>) -> HelpedPattern {
     HelpedPattern {
         pattern_id: a.row.pattern_id.clone(),
         pattern: a.row.pattern.clone(),
@@ -398,7 +380,7 @@ fn cost_failure(a: &Assessed, e: &CostError) -> String {
 }
 
 /// Turns the collected candidates into suggestions with their statement and table figures.
-async fn finish(client: &Client, found: Found, verified: bool) -> Vec<Suggestion> {
+pub(super) async fn finish(client: &Client, found: Found, verified: bool) -> Vec<Suggestion> {
     let mut rows = Vec::new();
     for ((table_name, columns), (table, mut helped)) in found {
         helped.sort_by(|a, b| b.0.total_ms.total_cmp(&a.0.total_ms));
@@ -481,78 +463,63 @@ async fn writes(client: &Client, table: &Table) -> (Option<i64>, Option<f64>) {
     (writes, rate)
 }
 
-/// Statistics-based candidates, when hypopg is not installed.
-async fn unverified(client: &Client, needs: &[&Assessed], section: &mut SuggestionSection) {
-    let mut found = Found::new();
-    let mut reasons: BTreeMap<(String, Vec<String>), String> = BTreeMap::new();
-    for a in needs {
-        match stats_candidate(client, a).await {
-            Ok(Ok((columns, reason))) => {
-                let key = (a.row.table.clone(), columns);
-                reasons.entry(key.clone()).or_insert(reason);
-                let entry = found.entry(key).or_insert_with(|| (Arc::clone(&a.table), Vec::new()));
-                entry.1.push((helped(a, None, None), 0));
-            }
-            Ok(Err(reason)) => section.skipped.push(skipped(a, reason)),
-            Err(e) => section
-                .skipped
-                .push(skipped(a, format!("could not read pg_stats: {}", describe(&e)))),
-        }
-    }
-    let mut rows = finish(client, found, false).await;
-    for row in &mut rows {
-        let key = (row.table.clone(), row.columns.clone());
-        row.reason = reasons.remove(&key).unwrap_or_default();
-    }
-    section.rows = rows;
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The most selective uncovered equality column, then an uncovered range or sort column.
-async fn stats_candidate(
-    client: &Client,
-    a: &Assessed,
-) -> Result<Result<(Vec<String>, String), String>, SectionError> {
-    let sql = "SELECT attname::text, n_distinct::float8 FROM pg_stats \
-               WHERE schemaname = $1 AND tablename = $2";
-    let stats = client.query(sql, &[&a.table.schema, &a.table.name]).await?;
-    let distinct = |column: &str| -> Option<f64> {
-        let row =
-            stats.iter().find(|r| r.try_get::<_, String>(0).ok().as_deref() == Some(column))?;
-        let n: f64 = row.try_get(1).ok()?;
-        Some(if n < 0.0 { -n * a.table.rows } else { n })
-    };
-    let uncovered = candidate_columns(&a.row.predicates);
-    let usage = |c: &str| a.row.predicates.iter().find(|p| p.column == c).map(|p| &p.usage);
-    let mut best: Option<(String, f64)> = None;
-    for c in uncovered.iter().filter(|c| usage(c).is_some_and(is_equality)) {
-        if let Some(d) = distinct(c).filter(|d| *d >= 1.0)
-            && 1.0 / d <= MAX_SELECTIVITY
-            && best.as_ref().is_none_or(|b| d > b.1)
-        {
-            best = Some((c.clone(), d));
+    fn pred(column: &str, usage: Usage, covered_by: Option<&str>) -> PredicateCoverage {
+        PredicateCoverage {
+            column: column.into(),
+            usage,
+            covered_by: covered_by.map(String::from),
+            note: None,
         }
     }
-    let tail = uncovered.iter().find(|c| usage(c).is_some_and(|u| !is_equality(u)));
-    let mut reason = Vec::new();
-    let mut columns = Vec::new();
-    if let Some((c, d)) = &best {
-        columns.push(c.clone());
-        reason.push(format!(
-            "{c}: about {d:.0} distinct values, ~{:.0} rows per value",
-            a.table.rows / d
-        ));
+
+    #[test]
+    fn candidates_are_uncovered_columns_and_equality_first_pairs() {
+        let preds = [
+            pred("customer_id", Usage::Equality, Some("orders_customer_id_idx")),
+            pred("placed_at", Usage::Range, None),
+            pred("status", Usage::Equality, None),
+            pred("note", Usage::LikeUnanchored, None),
+        ];
+        assert_eq!(candidate_columns(&preds), ["placed_at", "status"]);
+        let pairs = candidate_pairs(&preds);
+        let pair = |a: &str, b: &str| [a.to_string(), b.to_string()];
+        assert_eq!(
+            pairs,
+            [
+                pair("customer_id", "placed_at"),
+                pair("customer_id", "status"),
+                pair("status", "customer_id"),
+                pair("status", "placed_at"),
+            ],
+            "a range column never leads; a LIKE without prefix is never a key"
+        );
     }
-    if let Some(t) = tail {
-        columns.push(t.clone());
-        reason.push(format!("{t}: range or ORDER BY … LIMIT"));
-    }
-    if columns.is_empty() {
-        let why = if stats.is_empty() {
-            "no pg_stats rows for the table (run ANALYZE, or this role cannot read its columns)"
-        } else {
-            "no uncovered column is selective enough by pg_stats"
+
+    #[test]
+    fn create_statements_name_and_quote() {
+        let table = Table {
+            oid: 1,
+            schema: "public".into(),
+            name: "Orders".into(),
+            rows: 1e5,
+            columns: Vec::new(),
+            indexes: Vec::new(),
         };
-        return Ok(Err(why.into()));
+        let cols = ["customer_id".to_string(), "placed_at".to_string()];
+        assert_eq!(
+            create_statement(&table, &cols),
+            "CREATE INDEX CONCURRENTLY \"Orders_customer_id_placed_at_idx\" \
+             ON public.\"Orders\" (customer_id, placed_at);"
+        );
+        let long = ["c".repeat(80)];
+        let statement = create_statement(&table, &long);
+        let name = statement.split_whitespace().nth(3).expect("a name");
+        assert!(name.trim_matches('"').len() <= 63, "{name}");
+        assert_eq!(pretty_size(8192), "8192 bytes");
+        assert_eq!(pretty_size(1_564_672), "1528 kB");
     }
-    Ok(Ok((columns, format!("unverified: {}", reason.join("; ")))))
 }
