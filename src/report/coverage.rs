@@ -203,9 +203,10 @@ fn uses_of(preds: &Predicates, tables: &[Option<Arc<Table>>], i: usize) -> Vec<(
         match &c.qualifier {
             Some(q) => preds.tables.iter().position(|t| t.qualifier() == q),
             None => {
-                let mut having = tables.iter().enumerate().filter(|(_, t)| {
-                    t.as_ref().is_some_and(|t| t.columns.contains(&c.name))
-                });
+                let mut having = tables
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.as_ref().is_some_and(|t| t.columns.contains(&c.name)));
                 match (having.next(), having.next()) {
                     (Some((j, _)), None) => Some(j),
                     _ => None,

@@ -64,6 +64,7 @@ pub async fn generic_cost(client: &Client, mode: PlanMode, sql: &str) -> Result<
     if !explainable(sql) {
         return Err(CostError::NotExplainable);
     }
+    let sql = &typed_placeholders(sql);
     client
         .batch_execute(
             "BEGIN; SET LOCAL statement_timeout = '5s'; \
@@ -102,6 +103,34 @@ async fn explain_json(client: &Client, mode: PlanMode, sql: &str) -> Result<Stri
         .collect())
 }
 
+/// Typed literals become typed placeholders in a pattern (`INTERVAL '1 day'` →
+/// `INTERVAL $1`), which PostgreSQL does not parse; as casts (`$1::INTERVAL`) they plan alike.
+fn typed_placeholders(sql: &str) -> String {
+    const TYPES: [&str; 5] = ["INTERVAL", "TIMESTAMPTZ", "TIMESTAMP", "DATE", "TIME"];
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    'scan: while !rest.is_empty() {
+        for t in TYPES {
+            let boundary = out.chars().last().is_none_or(|c| !c.is_alphanumeric() && c != '_');
+            if boundary && rest.starts_with(t) && rest[t.len()..].starts_with(" $") {
+                let after = &rest[t.len() + 1..];
+                let digits = after[1..].chars().take_while(char::is_ascii_digit).count();
+                if digits > 0 {
+                    out.push_str(&after[..=digits]);
+                    out.push_str("::");
+                    out.push_str(t);
+                    rest = &after[digits + 1..];
+                    continue 'scan;
+                }
+            }
+        }
+        let c = rest.chars().next().expect("rest is not empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// `Total Cost` of the top node of `EXPLAIN (FORMAT JSON)` output.
 fn total_cost(json: &str) -> Result<f64, CostError> {
     let value: serde_json::Value = serde_json::from_str(json).map_err(|_| CostError::NoCost)?;
@@ -119,5 +148,15 @@ mod tests {
         let json = r#"[{"Plan": {"Node Type": "Seq Scan", "Total Cost": 431.5}}]"#;
         assert_eq!(total_cost(json).ok(), Some(431.5));
         assert!(total_cost("[]").is_err());
+    }
+
+    #[test]
+    fn typed_literal_placeholders_become_casts() {
+        assert_eq!(
+            typed_placeholders("SELECT 1 FROM t WHERE at > now() - INTERVAL $1 AND d = DATE $2"),
+            "SELECT 1 FROM t WHERE at > now() - $1::INTERVAL AND d = $2::DATE"
+        );
+        assert_eq!(typed_placeholders("SELECT MYDATE $1, DATE x"), "SELECT MYDATE $1, DATE x");
+        assert_eq!(typed_placeholders("SELECT 'é' || TIME $10"), "SELECT 'é' || $10::TIME");
     }
 }
