@@ -22,17 +22,18 @@ pub enum PlanMode {
 }
 
 impl PlanMode {
-    /// Picks the mode from `server_version_num`.
-    pub fn for_version(version_num: i32) -> PlanMode {
-        if version_num >= 160_000 {
-            PlanMode::GenericPlanOption
-        } else {
-            PlanMode::PrepareForceGeneric
+    /// Picks the mode from `server_version_num`; `None` before PostgreSQL 12, which has no
+    /// `plan_cache_mode`.
+    pub fn for_version(version_num: i32) -> Option<PlanMode> {
+        match version_num {
+            160_000.. => Some(PlanMode::GenericPlanOption),
+            120_000.. => Some(PlanMode::PrepareForceGeneric),
+            _ => None,
         }
     }
 
     /// Asks the server for its version.
-    pub async fn detect(client: &Client) -> Result<PlanMode, SectionError> {
+    pub async fn detect(client: &Client) -> Result<Option<PlanMode>, SectionError> {
         let row =
             client.query_one("SELECT current_setting('server_version_num')::int4", &[]).await?;
         Ok(PlanMode::for_version(row.try_get(0)?))
@@ -143,8 +144,9 @@ mod tests {
 
     #[test]
     fn modes_by_version_and_cost_parsing() {
-        assert_eq!(PlanMode::for_version(150_018), PlanMode::PrepareForceGeneric);
-        assert_eq!(PlanMode::for_version(160_000), PlanMode::GenericPlanOption);
+        assert_eq!(PlanMode::for_version(150_018), Some(PlanMode::PrepareForceGeneric));
+        assert_eq!(PlanMode::for_version(160_000), Some(PlanMode::GenericPlanOption));
+        assert_eq!(PlanMode::for_version(110_022), None);
         let json = r#"[{"Plan": {"Node Type": "Seq Scan", "Total Cost": 431.5}}]"#;
         assert_eq!(total_cost(json).ok(), Some(431.5));
         assert!(total_cost("[]").is_err());

@@ -147,12 +147,28 @@ pub async fn suggest(
         Err(e) => {
             SuggestionSection::unavailable(format!("could not look for hypopg: {}", describe(&e)))
         }
-        Ok(Some(version)) => {
-            section.verified = true;
-            section.hypopg = Some(version);
-            verified(client, &needs, &mut section).await;
-            section
-        }
+        Ok(Some(version)) => match PlanMode::detect(client).await {
+            Ok(Some(mode)) => {
+                section.verified = true;
+                section.hypopg = Some(version);
+                verified(client, mode, &needs, &mut section).await;
+                section
+            }
+            Ok(None) => {
+                section.note = Some(
+                    "candidates below are UNVERIFIED, estimated from pg_stats: before \
+                     PostgreSQL 12 there is no plan_cache_mode, so the generic plan of a \
+                     pattern cannot be costed"
+                        .into(),
+                );
+                candidates::unverified(client, &needs, &mut section).await;
+                section
+            }
+            Err(e) => SuggestionSection::unavailable(format!(
+                "could not read the server version: {}",
+                describe(&e)
+            )),
+        },
         Ok(None) => {
             section.note = Some(candidates::missing_hypopg(client).await);
             candidates::unverified(client, &needs, &mut section).await;
@@ -224,15 +240,12 @@ struct Trial {
 /// A suggestion being assembled: key (schema.table, columns).
 pub(super) type Found = BTreeMap<(String, Vec<String>), (Arc<Table>, Vec<(HelpedPattern, i64)>)>;
 
-async fn verified(client: &Client, needs: &[&Assessed], section: &mut SuggestionSection) {
-    let mode = match PlanMode::detect(client).await {
-        Ok(mode) => mode,
-        Err(e) => {
-            section.available = false;
-            section.note = Some(format!("could not read the server version: {}", describe(&e)));
-            return;
-        }
-    };
+async fn verified(
+    client: &Client,
+    mode: PlanMode,
+    needs: &[&Assessed],
+    section: &mut SuggestionSection,
+) {
     let mut found = Found::new();
     let mut denied = 0;
     let (needs, later) = needs.split_at(needs.len().min(MAX_PLANNED));
@@ -381,7 +394,8 @@ fn is_permission(e: &CostError) -> bool {
 fn cost_failure(a: &Assessed, e: &CostError) -> String {
     if is_permission(e) {
         return format!(
-            "permission denied planning the pattern ({e}): GRANT SELECT ON {} TO this role",
+            "permission denied planning the pattern ({e}): GRANT SELECT ON {} (and EXECUTE \
+             on hypopg's functions, if revoked) TO this role",
             a.row.table
         );
     }
