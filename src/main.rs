@@ -74,8 +74,8 @@ struct ProxyArgs {
 
 #[derive(clap::Args)]
 struct ReportArgs {
-    /// Ordinary connection to the database (libpq string or URL) for pg_stat_statements and the
-    /// catalog.
+    /// Ordinary connection to the database (libpq string or URL) for pg_stat_statements, the
+    /// catalog, EXPLAIN and hypopg.
     #[arg(long, env = "PGSCOPE_ANALYSIS_URL")]
     analysis_url: Option<String>,
     /// Base URL of a running sidecar's HTTP API; repeat to merge several.
