@@ -349,3 +349,27 @@ async fn a_role_that_may_not_read_the_tables_gets_notes_not_failures() {
     );
     assert!(report::render(&report, Format::Text).contains("permission denied"));
 }
+
+/// The binary: flags reach the library, JSON on stdout, exit status 3 with `--fail-on`.
+#[tokio::test]
+async fn the_binary_reports_json_and_fails_on_verified_suggestions() {
+    let (env, _direct) = planted(true).await;
+    let opts = options(&env, "postgres");
+    let analysis = opts.analysis_url.expect("set");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pgscope"))
+        .args(["report", "--format", "json", "--fail-on", "warning", "--min-rows", "100"])
+        .args(["--analysis-url", &analysis, "--proxy", &opts.proxies[0]])
+        .env("PGSCOPE_LOG", "error")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out).await.expect("in time").unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let section = &json["sections"]["index_suggestions"];
+    assert_eq!(section["verified"], true, "{section}");
+    assert_eq!(section["rows"].as_array().map(Vec::len), Some(3), "{section}");
+    let skipped = section["skipped"].as_array().cloned().unwrap_or_default();
+    let tiny = skipped.iter().find(|k| k["table"] == "public.countries").expect("skipped");
+    let reason = tiny["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no candidate halves the planner's cost"), "--min-rows 100: {reason}");
+}
