@@ -1,17 +1,16 @@
 //! `pgscope demo`: a throwaway PostgreSQL, pgscope in front of it, a small app workload
-//! through pgscope, and what pgscope learned, printed as a table. Everything it starts is
-//! stopped again, also on Ctrl-C.
+//! through pgscope (an N+1 over a foreign key with no index, a lookup on an unindexed
+//! column), and what pgscope learned, printed as the text `pgscope report`. Everything it
+//! starts is stopped again, also on Ctrl-C.
 
 use std::time::Duration;
 
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::Config;
-use crate::detect::Finding;
+use crate::report::{self, Format, ReportOptions};
 use crate::scratch_pg::{ScratchPg, ScratchPgError, ScratchPgOptions};
 use crate::sidecar::Sidecar;
-use crate::stats::{PatternSummary, SortKey};
 
 /// Why the demo stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +50,8 @@ async fn with_postgres(pg: &ScratchPg) -> Result<(), DemoError> {
     if let Some(http) = sidecar.http_addr {
         println!("  pgscope HTTP API on http://{http}/api/patterns");
     }
+    let analysis_url = pg.conn_str(pg.superuser(), "postgres");
+    prepare_database(&analysis_url).await?;
     let dsn = format!(
         "host=127.0.0.1 port={} user={} dbname=postgres",
         sidecar.proxy_addr.port(),
@@ -59,13 +60,46 @@ async fn with_postgres(pg: &ScratchPg) -> Result<(), DemoError> {
     let workload = workload(&dsn).await;
     // Past the N+1 detector's idle gap, so the last burst is judged.
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let patterns = sidecar.stats.lock().map(|s| s.top(SortKey::Total, 12)).unwrap_or_default();
-    let findings =
-        sidecar.detectors.lock().map(|d| d.findings().list(None, 50)).unwrap_or_default();
+    let report = match (&workload, sidecar.http_addr) {
+        (Ok(()), Some(http)) => {
+            println!("Building the report (pgscope report --proxy http://{http} --analysis-url …)");
+            let opts = ReportOptions {
+                analysis_url: Some(analysis_url),
+                proxies: vec![format!("http://{http}")],
+                top: 10,
+                ..ReportOptions::default()
+            };
+            Some(report::build(&opts).await)
+        }
+        _ => None,
+    };
     let _ = sidecar.shutdown().await;
     workload?;
-    print_patterns(&patterns);
-    print_findings(&findings);
+    if let Some(report) = report {
+        println!("\n{}", report::render(&report, Format::Text));
+    }
+    println!(
+        "While `pgscope proxy` runs, the same data is served by GET /api/patterns, /api/findings,\n\
+         /api/routes and /metrics, and by the admin console (psql … dbname=pgscope)."
+    );
+    Ok(())
+}
+
+/// pg_stat_statements, and hypopg when the server has it: this database is a throwaway, so
+/// installing the extension is safe, and the index suggestions get verified with the planner.
+async fn prepare_database(url: &str) -> Result<(), DemoError> {
+    let (db, conn) = tokio_postgres::connect(url, NoTls).await?;
+    let conn = tokio::spawn(conn);
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await?;
+    let hypopg = "SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'";
+    if db.query_opt(hypopg, &[]).await?.is_some() {
+        db.batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg").await?;
+        println!("  hypopg is installed: index suggestions are verified with the planner");
+    } else {
+        println!("  hypopg is not installed: index suggestions are estimates from pg_stats");
+    }
+    drop(db);
+    let _ = conn.await;
     Ok(())
 }
 
@@ -121,75 +155,4 @@ async fn author_page(db: &Client) -> Result<(), DemoError> {
         db.query(&books, &[&id]).await?;
     }
     Ok(())
-}
-
-fn print_patterns(patterns: &[PatternSummary]) {
-    println!("\nTop patterns by total time, as pgscope saw them on the wire:\n");
-    let mut table = Table::new();
-    table
-        .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(100)
-        .set_header(["calls", "total ms", "mean ms", "p95 ms", "rows", "errors", "pattern"]);
-    for p in patterns {
-        let numbers = [
-            p.calls.to_string(),
-            format!("{:.1}", p.total_ms),
-            format!("{:.3}", p.mean_ms),
-            format!("{:.3}", p.p95_ms),
-            p.rows.to_string(),
-            p.errors.to_string(),
-        ];
-        let mut row: Vec<Cell> =
-            numbers.into_iter().map(|n| Cell::new(n).set_alignment(CellAlignment::Right)).collect();
-        row.push(Cell::new(shorten(&p.pattern, 110)));
-        table.add_row(row);
-    }
-    println!("{table}");
-}
-
-fn print_findings(findings: &[Finding]) {
-    println!("\nFindings (slow queries, N+1 bursts, duplicates, lint):\n");
-    let mut table = Table::new();
-    table
-        .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(100)
-        .set_header(["kind", "severity", "count", "ms", "pattern / advice"]);
-    for f in findings {
-        let what = match (&f.rule_id, &f.parent_pattern) {
-            (Some(rule), _) => format!("{}\n[{rule}] {}", shorten(&f.pattern, 110), f.suggestion),
-            (None, Some(parent)) => {
-                format!(
-                    "{}\nafter: {}\n{}",
-                    shorten(&f.pattern, 110),
-                    shorten(parent, 80),
-                    shorten(&f.suggestion, 160)
-                )
-            }
-            (None, None) => {
-                format!("{}\n{}", shorten(&f.pattern, 110), shorten(&f.suggestion, 160))
-            }
-        };
-        table.add_row([
-            Cell::new(f.kind.as_str()),
-            Cell::new(f.severity.as_str()),
-            Cell::new(f.count).set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:.1}", f.duration_ms)).set_alignment(CellAlignment::Right),
-            Cell::new(what),
-        ]);
-    }
-    println!("{table}");
-    println!(
-        "\nWhile `pgscope proxy` runs, the same data is served by GET /api/patterns, /api/findings,\n\
-         /api/routes and /metrics, and by the admin console (psql … dbname=pgscope)."
-    );
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max - 1).collect();
-    format!("{cut}…")
 }

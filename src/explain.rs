@@ -93,7 +93,8 @@ async fn plan_text(db: &Client, sql: &str, analyze: bool) -> Result<String, toki
     Ok(lines.join("\n"))
 }
 
-fn explainable(sql: &str) -> bool {
+/// True for statements that have a plan (also used by `pgscope report`).
+pub(crate) fn explainable(sql: &str) -> bool {
     let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
     ["select", "insert", "update", "delete", "merge", "with", "values", "table"]
         .iter()
@@ -101,7 +102,7 @@ fn explainable(sql: &str) -> bool {
 }
 
 /// The highest `$n` in the text (0 when it has none).
-fn highest_placeholder(sql: &str) -> usize {
+pub(crate) fn highest_placeholder(sql: &str) -> usize {
     let bytes = sql.as_bytes();
     let mut highest = 0;
     for (i, _) in sql.match_indices('$') {

@@ -29,7 +29,8 @@
 //! - [`sidecar`]: the proxy, analysis and HTTP tasks started and stopped together.
 //! - [`demo`]: `pgscope demo`.
 //! - [`report`]: `pgscope report` (report path): sidecars' patterns and findings merged with
-//!   pg_stat_statements and the index catalog, rendered as text, markdown or JSON.
+//!   pg_stat_statements and the index catalog, index coverage of every pattern, index
+//!   suggestions verified with hypopg; rendered as text, markdown or JSON.
 #![forbid(unsafe_code)]
 
 pub mod admin;

@@ -27,8 +27,9 @@ enum Command {
     /// Start a throwaway PostgreSQL, pgscope in front of it and a sample workload; print what
     /// pgscope saw; clean up.
     Demo,
-    /// Report top patterns, findings, pg_stat_statements and unused/duplicate indexes. Exits 3
-    /// with --fail-on when a problem reaches that severity.
+    /// Report top patterns, findings, pg_stat_statements, unused/duplicate indexes, index
+    /// coverage and index suggestions. Exits 3 with --fail-on when a problem reaches that
+    /// severity.
     Report(ReportArgs),
     /// Print the pattern and pattern id of one SQL statement.
     Fingerprint {
@@ -73,8 +74,8 @@ struct ProxyArgs {
 
 #[derive(clap::Args)]
 struct ReportArgs {
-    /// Ordinary connection to the database (libpq string or URL) for pg_stat_statements and the
-    /// catalog.
+    /// Ordinary connection to the database (libpq string or URL) for pg_stat_statements, the
+    /// catalog, EXPLAIN and hypopg.
     #[arg(long, env = "PGSCOPE_ANALYSIS_URL")]
     analysis_url: Option<String>,
     /// Base URL of a running sidecar's HTTP API; repeat to merge several.
@@ -84,7 +85,7 @@ struct ReportArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: ReportFormat,
     /// Exit with status 3 when a finding or index problem is at or above this severity
-    /// (unused and duplicate indexes count as warnings).
+    /// (unused and duplicate indexes and verified index suggestions count as warnings).
     #[arg(long, value_enum)]
     fail_on: Option<FailOn>,
     /// Rows per table.
@@ -97,6 +98,9 @@ struct ReportArgs {
     /// snapshots this far apart, instead of the totals since the last reset.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     interval: Option<std::time::Duration>,
+    /// Tables with fewer rows (planner estimate) get no index suggestion.
+    #[arg(long, default_value_t = pgscope::report::DEFAULT_MIN_ROWS)]
+    min_rows: f64,
 }
 
 /// `--interval`: a humantime duration (`60s`, `5m`), at least a millisecond.
@@ -155,6 +159,7 @@ async fn report(args: ReportArgs) -> ExitCode {
         top: args.top,
         unused_scans: args.unused_scans,
         interval: args.interval,
+        min_rows: args.min_rows,
     };
     let built = report::build(&opts).await;
     let format = match args.format {

@@ -1,5 +1,7 @@
 //! `pgscope report`: what the sidecars observed (top patterns, findings) merged with what the
-//! database itself knows (pg_stat_statements, unused and duplicate indexes).
+//! database itself knows (pg_stat_statements, unused and duplicate indexes), and the two
+//! sections that join them: index coverage of every observed pattern, and index suggestions
+//! verified with the planner (hypopg).
 //!
 //! [`build`] never fails as a whole: each section that cannot be produced says why in its
 //! `note` (no analysis URL, extension missing, permission denied, sidecar unreachable) and the
@@ -17,7 +19,22 @@
 //!   "unused_indexes":{"available":bool,"note":str|null,"rows":[UnusedIndex]},
 //!   "duplicate_indexes":{"available":bool,"note":str|null,"rows":[DuplicateIndex]},
 //!   "findings":{"available":bool,"note":str|null,"rows":[FindingGroup]},
-//!   "index_suggestions":{"available":false,"note":str,"rows":[]}}}
+//!   "index_coverage":{"available":bool,"note":str|null,"rows":[CoverageRow]},
+//!   "index_suggestions":{"available":bool,"verified":bool,"hypopg":str|null,"note":str|null,
+//!     "rows":[Suggestion],"skipped":[Skipped]}}}
+//!
+//! CoverageRow {"pattern_id","pattern","calls","total_ms","source":"sidecar"|"pg_stat_statements",
+//!   "table":"schema.table","table_rows":float,"covered":bool,
+//!   "predicates":[{"column":str,"usage":Usage,"covered_by":str|null,"note":str|null}]}
+//! Usage {"kind":"equality"|"join"|"range"|"like_prefix"|"like_unanchored"}
+//!   | {"kind":"expression","detail":"lower(email)"}
+//!   | {"kind":"order_by_limit","detail":{"desc":bool}}
+//! Suggestion {"table","columns":[str],"create":"CREATE INDEX CONCURRENTLY …;","verified":bool,
+//!   "reason":str,"patterns":[{"pattern_id","pattern","calls","total_ms",
+//!   "cost_before":float|null,"cost_after":float|null}],"size_bytes":int|null,"size":str|null,
+//!   "table_rows":float,"table_writes":int|null,"writes_per_sec":float|null,
+//!   "existing_indexes":int}
+//! Skipped {"pattern_id","table","reason"}
 //! ```
 //!
 //! `interval_s` is null without `--interval`: the rows are pg_stat_statements' totals since its
@@ -30,26 +47,36 @@
 //! second snapshot's absolute values, and the note says so. `proxy_calls` and `proxy_mean_ms`
 //! stay the sidecars' totals.
 //!
-//! Field names of the row types are those of [`MergedPattern`], [`PgssRow`], [`UnusedIndex`],
-//! [`DuplicateIndex`] and [`FindingGroup`].
+//! Field names of the other row types are those of [`MergedPattern`], [`PgssRow`],
+//! [`UnusedIndex`], [`DuplicateIndex`] and [`FindingGroup`]. New fields may be added within a
+//! version; a field is never renamed or removed without bumping `version`.
 
+mod candidates;
+mod catalog;
+mod coverage;
 mod http_client;
 mod indexes;
 mod pgss;
 mod pgss_interval;
+mod plan_cost;
+mod predicates;
 mod proxies;
 mod render;
+mod suggest;
 
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio_postgres::{Client, NoTls};
 
+pub use coverage::{CoverageRow, CoverageSection, Observed, PredicateCoverage};
 pub use http_client::{HttpError, HttpResponse, http_get};
 pub use indexes::{DuplicateIndex, IndexSection, UnusedIndex};
 pub use pgss::{PgssRow, PgssSection};
+pub use predicates::Usage;
 pub use proxies::{FindingGroup, MergedPattern, SidecarError};
 pub use render::{Format, render};
+pub use suggest::{HelpedPattern, Skipped, Suggestion, SuggestionSection};
 
 use crate::detect::Severity;
 
@@ -76,7 +103,12 @@ pub struct ReportOptions {
     /// pg_stat_statements as the difference of two snapshots this far apart, instead of the
     /// totals since the last reset.
     pub interval: Option<Duration>,
+    /// Tables with fewer rows (planner estimate) get no index suggestion.
+    pub min_rows: f64,
 }
+
+/// Default of [`ReportOptions::min_rows`] (`--min-rows`).
+pub const DEFAULT_MIN_ROWS: f64 = 500.0;
 
 impl Default for ReportOptions {
     fn default() -> Self {
@@ -86,6 +118,7 @@ impl Default for ReportOptions {
             top: 20,
             unused_scans: 0,
             interval: None,
+            min_rows: DEFAULT_MIN_ROWS,
         }
     }
 }
@@ -167,17 +200,6 @@ pub struct Findings {
     pub rows: Vec<FindingGroup>,
 }
 
-/// A section this version does not produce yet.
-#[derive(Debug, Clone, Serialize)]
-pub struct NotImplemented {
-    /// Always false.
-    pub available: bool,
-    /// Says so.
-    pub note: String,
-    /// Always empty.
-    pub rows: Vec<()>,
-}
-
 /// Every section of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sections {
@@ -191,8 +213,10 @@ pub struct Sections {
     pub duplicate_indexes: IndexSection<DuplicateIndex>,
     /// From the sidecars.
     pub findings: Findings,
-    /// Not implemented in this version.
-    pub index_suggestions: NotImplemented,
+    /// Observed patterns against the catalog's indexes.
+    pub index_coverage: CoverageSection,
+    /// Indexes to create, verified with hypopg when it is installed.
+    pub index_suggestions: SuggestionSection,
 }
 
 /// The whole report, serialized as the documented JSON shape.
@@ -206,10 +230,13 @@ pub struct Report {
 
 impl Report {
     /// True when a finding or an index problem is at or above `threshold` (unused and
-    /// duplicate indexes count as warnings) — `--fail-on` exits with [`EXIT_FAIL_ON`] then.
+    /// duplicate indexes and verified index suggestions count as warnings; unverified
+    /// suggestions as info) — `--fail-on` exits with [`EXIT_FAIL_ON`] then.
     pub fn fails(&self, threshold: Severity) -> bool {
         let s = &self.sections;
-        let indexes = !s.unused_indexes.rows.is_empty() || !s.duplicate_indexes.rows.is_empty();
+        let indexes = !s.unused_indexes.rows.is_empty()
+            || !s.duplicate_indexes.rows.is_empty()
+            || s.index_suggestions.rows.iter().any(|r| r.verified);
         (indexes && Severity::Warning >= threshold)
             || s.findings.rows.iter().any(|f| f.severity >= threshold)
     }
@@ -218,22 +245,17 @@ impl Report {
 /// Builds the report: reads every sidecar, then the database; never fails as a whole.
 pub async fn build(opts: &ReportOptions) -> Report {
     let (top_patterns, findings, merged) = from_sidecars(&opts.proxies, opts.top).await;
-    let (pg_stat_statements, unused_indexes, duplicate_indexes) =
-        from_database(opts, &merged).await;
-    let index_suggestions = NotImplemented {
-        available: false,
-        note: "index suggestions are not implemented yet in this version".to_string(),
-        rows: Vec::new(),
-    };
+    let db = from_database(opts, &merged).await;
     Report {
         version: JSON_VERSION,
         sections: Sections {
             top_patterns,
-            pg_stat_statements,
-            unused_indexes,
-            duplicate_indexes,
+            pg_stat_statements: db.pgss,
+            unused_indexes: db.unused,
+            duplicate_indexes: db.duplicates,
             findings,
-            index_suggestions,
+            index_coverage: db.coverage,
+            index_suggestions: db.suggestions,
         },
     }
 }
@@ -292,28 +314,76 @@ fn sources_note(sources: &[Source]) -> Option<String> {
     (!failed.is_empty()).then(|| failed.join("; "))
 }
 
-async fn from_database(
-    opts: &ReportOptions,
-    merged: &[MergedPattern],
-) -> (PgssSection, IndexSection<UnusedIndex>, IndexSection<DuplicateIndex>) {
+/// The sections read from the database.
+struct FromDatabase {
+    pgss: PgssSection,
+    unused: IndexSection<UnusedIndex>,
+    duplicates: IndexSection<DuplicateIndex>,
+    coverage: CoverageSection,
+    suggestions: SuggestionSection,
+}
+
+async fn from_database(opts: &ReportOptions, merged: &[MergedPattern]) -> FromDatabase {
     let client = match &opts.analysis_url {
         None => Err("no --analysis-url (or PGSCOPE_ANALYSIS_URL) given".to_string()),
         Some(url) => {
             connect(url).await.map_err(|e| format!("cannot connect to the analysis database: {e}"))
         }
     };
-    match client {
-        Err(note) => (
-            PgssSection::unavailable(note.clone()),
-            IndexSection::unavailable(note.clone()),
-            IndexSection::unavailable(note),
-        ),
-        Ok(client) => (
-            pgss::read(&client, merged, opts.top, opts.interval).await,
-            indexes::unused(&client, opts.unused_scans).await,
-            indexes::duplicates(&client).await,
-        ),
+    let client = match client {
+        Ok(client) => client,
+        Err(note) => {
+            return FromDatabase {
+                pgss: PgssSection::unavailable(note.clone()),
+                unused: IndexSection::unavailable(note.clone()),
+                duplicates: IndexSection::unavailable(note.clone()),
+                coverage: CoverageSection::unavailable(note.clone()),
+                suggestions: SuggestionSection::unavailable(note),
+            };
+        }
+    };
+    let pgss = pgss::read(&client, merged, opts.top, opts.interval).await;
+    let unused = indexes::unused(&client, opts.unused_scans).await;
+    let duplicates = indexes::duplicates(&client).await;
+    let observed = observed(merged, &pgss);
+    let mut catalog = catalog::Catalog::default();
+    let (coverage, assessed) = coverage::assess_all(&client, &observed, &mut catalog).await;
+    let suggestions = if coverage.available {
+        let opts = suggest::SuggestOptions { min_rows: opts.min_rows };
+        suggest::suggest(&client, &assessed, opts).await
+    } else {
+        SuggestionSection::unavailable("no index coverage, so nothing to suggest from")
+    };
+    FromDatabase { pgss, unused, duplicates, coverage, suggestions }
+}
+
+/// Every pattern the sidecars saw, then pg_stat_statements rows no sidecar saw.
+fn observed(merged: &[MergedPattern], pgss: &PgssSection) -> Vec<Observed> {
+    let mut out: Vec<Observed> = merged
+        .iter()
+        .map(|p| Observed {
+            pattern_id: p.id.clone(),
+            pattern: p.pattern.clone(),
+            calls: p.calls,
+            total_ms: p.total_ms,
+            source: "sidecar",
+        })
+        .collect();
+    for row in pgss.rows.iter().filter(|r| r.proxy_calls.is_none() && r.queryid.is_some()) {
+        if row.query == "<insufficient privilege>"
+            || out.iter().any(|o| o.pattern_id == row.pattern_id)
+        {
+            continue;
+        }
+        out.push(Observed {
+            pattern_id: row.pattern_id.clone(),
+            pattern: row.query.clone(),
+            calls: u64::try_from(row.calls).unwrap_or(0),
+            total_ms: row.total_ms,
+            source: "pg_stat_statements",
+        });
     }
+    out
 }
 
 /// An ordinary client connection; the connection task ends when the client is dropped.
@@ -365,11 +435,8 @@ mod tests {
                 unused_indexes: IndexSection { available: true, note: None, rows: unused },
                 duplicate_indexes: none(),
                 findings: Findings { available: true, note: None, rows: findings },
-                index_suggestions: NotImplemented {
-                    available: false,
-                    note: String::new(),
-                    rows: Vec::new(),
-                },
+                index_coverage: CoverageSection::default(),
+                index_suggestions: SuggestionSection::default(),
             },
         }
     }

@@ -6,7 +6,7 @@
 
 use comfy_table::{ContentArrangement, Table, presets};
 
-use super::{MergedPattern, Report};
+use super::{CoverageSection, MergedPattern, Report, SuggestionSection, Usage};
 
 /// Width the text tables are fitted to.
 const TEXT_WIDTH: u16 = 100;
@@ -66,9 +66,106 @@ fn blocks(report: &Report) -> Vec<Block> {
     pgss_blocks(report, &mut out);
     index_blocks(report, &mut out);
     findings_blocks(report, &mut out);
-    out.push(Block::Heading("Index suggestions".into()));
-    out.push(Block::Note(s.index_suggestions.note.clone()));
+    coverage_blocks(&s.index_coverage, &mut out);
+    suggestion_blocks(&s.index_suggestions, &mut out);
     out
+}
+
+fn coverage_blocks(section: &CoverageSection, out: &mut Vec<Block>) {
+    out.push(Block::Heading("Index coverage".into()));
+    push_note(out, section.note.as_deref());
+    if !section.available {
+        return;
+    }
+    let headers = vec!["pattern", "table", "calls", "total ms", "predicate columns → index"];
+    let rows = section
+        .rows
+        .iter()
+        .map(|r| {
+            let columns: Vec<String> = r
+                .predicates
+                .iter()
+                .map(|p| {
+                    let by = p.covered_by.as_deref().unwrap_or("NOT COVERED");
+                    let why = p.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                    format!("{} {} → {by}{why}", p.column, usage(&p.usage))
+                })
+                .collect();
+            vec![
+                short(&r.pattern),
+                r.table.clone(),
+                r.calls.to_string(),
+                ms(r.total_ms),
+                columns.join("\n"),
+            ]
+        })
+        .collect();
+    out.push(Block::Table { headers, rows });
+}
+
+fn usage(u: &Usage) -> String {
+    match u {
+        Usage::Equality => "=".into(),
+        Usage::Join => "join =".into(),
+        Usage::Range => "range".into(),
+        Usage::LikePrefix => "LIKE 'x%'".into(),
+        Usage::LikeUnanchored => "LIKE (no prefix)".into(),
+        Usage::Expression(e) => format!("as {e}"),
+        Usage::OrderByLimit { desc: true } => "ORDER BY DESC + LIMIT".into(),
+        Usage::OrderByLimit { desc: false } => "ORDER BY + LIMIT".into(),
+    }
+}
+
+fn suggestion_blocks(section: &SuggestionSection, out: &mut Vec<Block>) {
+    let title = match (&section.hypopg, section.available) {
+        (Some(v), _) => format!("Index suggestions (verified with hypopg {v})"),
+        (None, true) => "Index suggestions (UNVERIFIED)".to_string(),
+        (None, false) => "Index suggestions".to_string(),
+    };
+    out.push(Block::Heading(title));
+    push_note(out, section.note.as_deref());
+    if !section.available {
+        return;
+    }
+    let headers = vec!["create", "helps (calls, total ms)", "cost / size", "table"];
+    let rows = section
+        .rows
+        .iter()
+        .map(|s| {
+            let helps: Vec<String> = s
+                .patterns
+                .iter()
+                .map(|p| {
+                    format!("{} ({} calls, {} ms)", short(&p.pattern), p.calls, ms(p.total_ms))
+                })
+                .collect();
+            let mut cost = s.reason.clone();
+            if let Some(size) = &s.size {
+                cost.push_str(&format!("\nsize ~{size}"));
+            }
+            let writes = match (s.table_writes, s.writes_per_sec) {
+                (Some(w), Some(rate)) => format!("{w} writes ({rate:.1}/s)"),
+                (Some(w), None) => format!("{w} writes"),
+                _ => "writes unknown".into(),
+            };
+            let table = format!(
+                "{}\n~{:.0} rows\n{writes}\nindexes today: {}",
+                s.table, s.table_rows, s.existing_indexes
+            );
+            vec![s.create.clone(), helps.join("\n"), cost, table]
+        })
+        .collect();
+    out.push(Block::Table { headers, rows });
+    if !section.skipped.is_empty() {
+        out.push(Block::Subheading("Uncovered, no suggestion".into()));
+        let headers = vec!["pattern id", "table", "why"];
+        let rows = section
+            .skipped
+            .iter()
+            .map(|k| vec![k.pattern_id.clone(), k.table.clone(), k.reason.clone()])
+            .collect();
+        out.push(Block::Table { headers, rows });
+    }
 }
 
 fn push_note(out: &mut Vec<Block>, note: Option<&str>) {
@@ -226,7 +323,7 @@ fn text_block(block: &Block) -> String {
         Block::Title(t) => format!("{t}\n{}\n", "=".repeat(t.chars().count())),
         Block::Heading(t) => format!("\n{t}\n{}\n", "-".repeat(t.chars().count())),
         Block::Subheading(t) => format!("\n{t}:\n"),
-        Block::Note(n) => format!("note: {n}\n"),
+        Block::Note(n) => wrap(&format!("note: {n}"), usize::from(TEXT_WIDTH)),
         Block::Table { rows, .. } if rows.is_empty() => "(none)\n".to_string(),
         Block::Table { headers, rows } => {
             let mut table = Table::new();
@@ -263,9 +360,29 @@ fn markdown_block(block: &Block) -> String {
     }
 }
 
-/// A markdown table cell: pipes escaped, line breaks flattened.
+/// Word-wraps `text` to `width` columns, continuation lines indented; ends with a newline.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = "      ".to_string();
+        } else if len > 0 && line.trim() != "" {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// A markdown table cell: pipes escaped, line breaks as `<br>`.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+    text.replace('|', "\\|").replace('\r', "").replace('\n', "<br>")
 }
 
 #[cfg(test)]
@@ -278,6 +395,15 @@ mod tests {
         let long = "x".repeat(200);
         assert_eq!(short(&long).chars().count(), PATTERN_CHARS);
         assert!(short(&long).ends_with('…'));
+    }
+
+    #[test]
+    fn notes_wrap_to_the_text_width() {
+        let long = format!("note: {}", "word ".repeat(60));
+        let wrapped = wrap(&long, 40);
+        assert!(wrapped.lines().all(|l| l.chars().count() <= 40), "{wrapped}");
+        assert!(wrapped.lines().nth(1).is_some_and(|l| l.starts_with("      word")));
+        assert_eq!(wrap("note: short", 40), "note: short\n");
     }
 
     #[test]

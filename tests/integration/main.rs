@@ -10,6 +10,7 @@ mod extended;
 mod faults;
 mod findings;
 mod http;
+mod index_report;
 mod pgbench;
 mod psql;
 mod report;

@@ -97,8 +97,7 @@ async fn report_merges_sidecars_and_reads_the_database() {
         analysis_url: Some(env.pg.conn_str("postgres", "postgres")),
         proxies: vec![http_url(&env.sidecar), http_url(&second)],
         top: 100,
-        unused_scans: 0,
-        interval: None,
+        ..ReportOptions::default()
     };
     let report = report::build(&opts).await;
     check_top_patterns(&report);
@@ -212,7 +211,9 @@ async fn report_without_the_extension_says_so() {
     let note = pgss.note.as_deref().unwrap_or_default();
     assert!(note.contains("CREATE EXTENSION pg_stat_statements"), "{note}");
     assert!(report.sections.unused_indexes.available, "the other sections go on");
-    assert!(report::render(&report, Format::Text).contains(note));
+    // Text notes are word-wrapped to 100 columns.
+    let flat = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat(&report::render(&report, Format::Text)).contains(&flat(note)));
 }
 
 #[tokio::test]
