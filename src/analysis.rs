@@ -7,6 +7,7 @@
 //! cross-thread wake-up cost more per statement than the analysis (see docs/benchmarks.md);
 //! with the timer, a send is an atomic push and nothing else.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use crate::detect::{Detectors, ExplainRequest};
-use crate::event::StatementEvent;
+use crate::event::{EventCounters, StatementEvent};
 use crate::fingerprint::{Fingerprinter, split_statements};
 use crate::stats::{Observation, StatsStore};
 
@@ -32,6 +33,8 @@ pub struct Analysis {
     pub detectors: Arc<Mutex<Detectors>>,
     /// Where slow patterns go to be explained (`[analysis] url` set).
     pub explain: Option<mpsc::Sender<ExplainRequest>>,
+    /// Shared with the data path; `analyzed` is advanced here.
+    pub counters: Arc<EventCounters>,
 }
 
 /// Runs until every [`crate::event::EventSender`] is gone and the queue is empty.
@@ -85,9 +88,11 @@ impl Analysis {
         let now = Instant::now();
         let mut store = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
         let mut detectors = self.detectors.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = batch.len() as u64;
         for event in batch.drain(..) {
             observe(&event, &mut self.fingerprinter, &mut store, &mut detectors, now);
         }
+        self.counters.analyzed.fetch_add(n, Ordering::Relaxed);
         for request in detectors.take_explain_requests() {
             if let Some(explain) = &self.explain {
                 // A full queue drops the request; the pattern simply gets no plan.

@@ -69,6 +69,8 @@ pub struct StatementEvent {
 pub struct EventCounters {
     pub sent: AtomicU64,
     pub dropped: AtomicU64,
+    /// Events the analysis task has finished with (so `sent - analyzed` are still queued).
+    pub analyzed: AtomicU64,
 }
 
 /// The data path's end of the event queue. Cloned into every session.

@@ -106,7 +106,7 @@ impl PgscopeCollector {
         let by = |label: &str, pairs: [(&str, &AtomicU64); 2]| {
             pairs.iter().map(|(v, a)| (vec![(label.to_string(), v.to_string())], load(a))).collect()
         };
-        let single: [(&str, &str, &AtomicU64); 7] = [
+        let single: [(&str, &str, &AtomicU64); 8] = [
             ("pgscope_client_connections_total", "Client connections accepted.", &p.clients_total),
             (
                 "pgscope_client_connections_refused_total",
@@ -133,6 +133,11 @@ impl PgscopeCollector {
                 "pgscope_events_dropped_total",
                 "Statement events dropped because the analysis queue was full.",
                 &e.dropped,
+            ),
+            (
+                "pgscope_events_analyzed_total",
+                "Statement events the analysis path has finished with (events_total minus this is the queue).",
+                &e.analyzed,
             ),
         ];
         let mut families: Vec<MetricFamily> =

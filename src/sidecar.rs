@@ -49,6 +49,7 @@ impl Sidecar {
             stats: stats.clone(),
             detectors: detectors.clone(),
             explain: crate::explain::spawn(config.explain.clone(), detectors.clone()),
+            counters: event_counters.clone(),
         };
         let analysis_task = tokio::spawn(crate::analysis::run(receiver, analysis));
         let mut ctx = ProxyContext::new(config.clone(), sender);

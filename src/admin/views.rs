@@ -248,6 +248,7 @@ fn counters(state: &AdminState) -> Vec<(String, u64)> {
         ("sessions_untracked", load(&p.sessions_untracked)),
         ("events_sent", load(&state.events.sent)),
         ("events_dropped", load(&state.events.dropped)),
+        ("events_analyzed", load(&state.events.analyzed)),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))

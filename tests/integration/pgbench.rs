@@ -12,6 +12,7 @@ async fn pgbench_simple_extended_prepared() {
     let dsn = env.proxy_dsn("postgres", "postgres");
     success(env.pg_tool("pgbench", &["-i", "-s", "1", "-q", &dsn], None).await);
     for mode in ["simple", "extended", "prepared"] {
+        env.settle().await;
         env.sidecar.stats.lock().unwrap().reset();
         let clients = CLIENTS.to_string();
         let tx = TX_PER_CLIENT.to_string();

@@ -1,6 +1,7 @@
 //! The shared harness: a throwaway PostgreSQL with password users and pgscope in front of it.
 
 use std::process::Output;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pgscope::config::Config;
@@ -65,16 +66,31 @@ impl Env {
         connect(&self.pg.conn_str("postgres", "postgres")).await
     }
 
-    /// Waits until the analysis path has recorded at least `calls` statements in all.
+    /// Waits until the analysis path has recorded at least `calls` statements in all and has
+    /// no event left in its queue.
     pub async fn wait_for_calls(&self, calls: u64) -> Vec<PatternSummary> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let patterns = self.patterns();
             let seen: u64 = patterns.iter().map(|p| p.calls).sum();
-            if seen >= calls || Instant::now() > deadline {
+            if (seen >= calls && self.settled()) || Instant::now() > deadline {
                 return patterns;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// True when every event the data path sent has been analysed.
+    pub fn settled(&self) -> bool {
+        let c = &self.sidecar.event_counters;
+        c.analyzed.load(Ordering::Relaxed) >= c.sent.load(Ordering::Relaxed)
+    }
+
+    /// Waits (up to 10 s) until the analysis path has caught up with the data path.
+    pub async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.settled() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
