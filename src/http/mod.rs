@@ -25,7 +25,7 @@ pub const DEFAULT_LIMIT: usize = 20;
 /// Largest `limit` honoured by `/api/patterns`; larger values are clamped to it.
 pub const MAX_LIMIT: usize = 1000;
 
-const BAD_SORT: &str = "sort must be one of total, calls, mean, p99";
+const BAD_SORT: &str = "sort must be one of total, calls, mean, p99, max";
 const BAD_KIND: &str = "kind must be one of slow, n_plus_one, duplicate, lint";
 const BAD_LIMIT: &str = "limit must be a non-negative integer (at most 1000 rows are returned)";
 

@@ -140,7 +140,7 @@ async fn bad_sort_is_400_json() {
     for path in ["/api/patterns?sort=slowest", "/api/patterns?sort=", "/api/patterns?sort=TOTAL"] {
         let (status, body) = get(path).await;
         assert_eq!(status, 400, "{path}");
-        assert_eq!(body, json!({"error": "sort must be one of total, calls, mean, p99"}));
+        assert_eq!(body, json!({"error": "sort must be one of total, calls, mean, p99, max"}));
     }
 }
 

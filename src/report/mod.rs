@@ -13,7 +13,7 @@
 //! {"version":1,"sections":{
 //!   "top_patterns":{"available":bool,"note":str|null,
 //!     "sources":[{"url":str,"ok":bool,"patterns":n,"findings":n,"error":str|null}],
-//!     "by_total":[Pattern],"by_calls":[Pattern],"by_mean":[Pattern]},
+//!     "by_total":[Pattern],"by_calls":[Pattern],"by_mean":[Pattern],"by_max":[Pattern]},
 //!   "pg_stat_statements":{"available":bool,"note":str|null,"version":str|null,
 //!     "interval_s":number|null,"reset_during_interval":bool,"rows":[PgssRow]},
 //!   "unused_indexes":{"available":bool,"note":str|null,"rows":[UnusedIndex]},
@@ -172,10 +172,11 @@ pub struct Source {
     pub error: Option<String>,
 }
 
-/// Top patterns over every sidecar.
+/// Top patterns over every sidecar, plus the statements in pg_stat_statements that no sidecar
+/// saw (`source` says which).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TopPatterns {
-    /// True when at least one sidecar answered.
+    /// True when at least one sidecar answered or pg_stat_statements had statements to add.
     pub available: bool,
     /// What could not be done and why.
     pub note: Option<String>,
@@ -187,6 +188,8 @@ pub struct TopPatterns {
     pub by_calls: Vec<MergedPattern>,
     /// Top N by mean time.
     pub by_mean: Vec<MergedPattern>,
+    /// Top N by slowest single run.
+    pub by_max: Vec<MergedPattern>,
 }
 
 /// Findings over every sidecar, grouped.
@@ -244,8 +247,9 @@ impl Report {
 
 /// Builds the report: reads every sidecar, then the database; never fails as a whole.
 pub async fn build(opts: &ReportOptions) -> Report {
-    let (top_patterns, findings, merged) = from_sidecars(&opts.proxies, opts.top).await;
+    let (mut top_patterns, findings, merged) = from_sidecars(&opts.proxies).await;
     let db = from_database(opts, &merged).await;
+    rank(&mut top_patterns, merged, &db.pgss, opts.top);
     Report {
         version: JSON_VERSION,
         sections: Sections {
@@ -260,10 +264,7 @@ pub async fn build(opts: &ReportOptions) -> Report {
     }
 }
 
-async fn from_sidecars(
-    proxies: &[String],
-    top: usize,
-) -> (TopPatterns, Findings, Vec<MergedPattern>) {
+async fn from_sidecars(proxies: &[String]) -> (TopPatterns, Findings, Vec<MergedPattern>) {
     if proxies.is_empty() {
         let note = "no --proxy given: nothing observed by a sidecar to report".to_string();
         let top = TopPatterns { note: Some(note.clone()), ..TopPatterns::default() };
@@ -280,15 +281,63 @@ async fn from_sidecars(
     let groups = proxies::group_findings(data.iter().map(|d| d.findings.as_slice()));
     let note = sources_note(&sources);
     let available = !data.is_empty();
-    let top_patterns = TopPatterns {
-        available,
-        note: note.clone(),
-        by_total: proxies::top_by(&merged, top, |p| p.total_ms),
-        by_calls: proxies::top_by(&merged, top, |p| p.calls as f64),
-        by_mean: proxies::top_by(&merged, top, |p| p.mean_ms),
-        sources,
-    };
+    let top_patterns =
+        TopPatterns { available, note: note.clone(), sources, ..TopPatterns::default() };
     (top_patterns, Findings { available, note, rows: groups }, merged)
+}
+
+/// Fills the top lists from the sidecars' patterns plus the top-level pg_stat_statements rows
+/// no sidecar saw (statements from clients that do not go through pgscope; statements run
+/// inside functions and triggers are left out, as a sidecar never sees those).
+fn rank(top: &mut TopPatterns, mut patterns: Vec<MergedPattern>, pgss: &PgssSection, n: usize) {
+    let sidecar_ids: std::collections::HashSet<String> =
+        patterns.iter().map(|p| p.id.clone()).collect();
+    let mut unseen: Vec<MergedPattern> = Vec::new();
+    let rows = pgss.rows.iter().filter(|r| {
+        r.toplevel
+            && r.queryid.is_some()
+            && r.query != pgss::HIDDEN_TEXT
+            && !sidecar_ids.contains(&r.pattern_id)
+    });
+    for row in rows {
+        let calls = u64::try_from(row.calls).unwrap_or(0);
+        let row_count = u64::try_from(row.rows).unwrap_or(0);
+        if let Some(p) = unseen.iter_mut().find(|p| p.id == row.pattern_id) {
+            p.calls += calls;
+            p.total_ms += row.total_ms;
+            p.max_ms = p.max_ms.max(row.max_ms);
+            p.rows += row_count;
+            p.mean_ms = if p.calls == 0 { 0.0 } else { p.total_ms / p.calls as f64 };
+            continue;
+        }
+        unseen.push(MergedPattern {
+            id: row.pattern_id.clone(),
+            pattern: row.query.clone(),
+            calls,
+            total_ms: row.total_ms,
+            mean_ms: row.mean_ms,
+            max_ms: row.max_ms,
+            rows: row_count,
+            errors: 0,
+            sidecars: 0,
+            source: "pg_stat_statements",
+        });
+    }
+    if !unseen.is_empty() {
+        top.available = true;
+        if top.sources.is_empty() {
+            top.note = Some(
+                "no --proxy given: the statements listed are pg_stat_statements' own, with \
+                 server-side times"
+                    .to_string(),
+            );
+        }
+    }
+    patterns.extend(unseen);
+    top.by_total = proxies::top_by(&patterns, n, |p| p.total_ms);
+    top.by_calls = proxies::top_by(&patterns, n, |p| p.calls as f64);
+    top.by_mean = proxies::top_by(&patterns, n, |p| p.mean_ms);
+    top.by_max = proxies::top_by(&patterns, n, |p| p.max_ms);
 }
 
 fn source(url: &str, result: &Result<proxies::SidecarData, SidecarError>) -> Source {
@@ -370,9 +419,7 @@ fn observed(merged: &[MergedPattern], pgss: &PgssSection) -> Vec<Observed> {
         })
         .collect();
     for row in pgss.rows.iter().filter(|r| r.proxy_calls.is_none() && r.queryid.is_some()) {
-        if row.query == "<insufficient privilege>"
-            || out.iter().any(|o| o.pattern_id == row.pattern_id)
-        {
+        if row.query == pgss::HIDDEN_TEXT || out.iter().any(|o| o.pattern_id == row.pattern_id) {
             continue;
         }
         out.push(Observed {
@@ -464,5 +511,67 @@ mod tests {
         let report = report_with(Vec::new(), vec![unused]);
         assert!(report.fails(Severity::Warning));
         assert!(!report.fails(Severity::Critical));
+    }
+
+    fn pgss_row(pattern_id: &str, query: &str, calls: i64, max_ms: f64) -> PgssRow {
+        PgssRow {
+            queryid: Some(calls),
+            query: query.into(),
+            pattern_id: pattern_id.into(),
+            calls,
+            total_ms: 2.0 * calls as f64,
+            mean_ms: 2.0,
+            max_ms,
+            toplevel: true,
+            rows: calls,
+            shared_blks_hit: 0,
+            shared_blks_read: 0,
+            temp_blks_read: 0,
+            temp_blks_written: 0,
+            blk_read_time_ms: 0.0,
+            parallel_workers_launched: None,
+            proxy_calls: None,
+            proxy_mean_ms: None,
+        }
+    }
+
+    #[test]
+    fn top_lists_add_top_level_statements_only_pg_stat_statements_saw() {
+        let seen = MergedPattern {
+            id: "a".into(),
+            pattern: "SELECT a".into(),
+            calls: 10,
+            total_ms: 5.0,
+            mean_ms: 0.5,
+            max_ms: 1.0,
+            rows: 10,
+            errors: 0,
+            sidecars: 1,
+            source: "sidecars",
+        };
+        let mut nested = pgss_row("n", "SELECT n", 500, 3.0);
+        nested.toplevel = false;
+        let mut hidden = pgss_row("h", pgss::HIDDEN_TEXT, 600, 4.0);
+        hidden.queryid = None;
+        let rows = vec![
+            pgss_row("a", "SELECT a", 10, 9.0), // the sidecars' own: not counted twice
+            pgss_row("b", "SELECT b", 3, 7.0),
+            pgss_row("b", "SELECT b", 4, 8.0), // same pattern, another role
+            nested,
+            hidden,
+        ];
+        let pgss = PgssSection { available: true, rows, ..PgssSection::default() };
+        let mut top = TopPatterns::default();
+        rank(&mut top, vec![seen], &pgss, 10);
+        assert!(top.available);
+        assert!(top.note.as_deref().unwrap_or_default().contains("no --proxy"));
+        let ids: Vec<&str> = top.by_calls.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        let b = &top.by_calls[1];
+        assert_eq!((b.calls, b.total_ms, b.max_ms, b.sidecars), (7, 14.0, 8.0, 0));
+        assert_eq!((b.mean_ms, b.source), (2.0, "pg_stat_statements"));
+        assert_eq!(top.by_max[0].id, "b");
+        assert_eq!(top.by_total[0].id, "b");
+        assert_eq!(top.by_mean[0].id, "b");
     }
 }

@@ -12,7 +12,7 @@ use super::{SectionError, describe, pgss_interval as interval};
 
 /// The query text pg_stat_statements shows for other roles' statements without
 /// `pg_read_all_stats`.
-const HIDDEN_TEXT: &str = "<insufficient privilege>";
+pub(super) const HIDDEN_TEXT: &str = "<insufficient privilege>";
 
 /// An extension version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,19 +28,23 @@ impl Version {
 
 /// The columns to read for one extension version, as `expression AS name` SQL.
 pub fn select_list(v: Version) -> Vec<String> {
-    let (total, mean) = if v >= Version(1, 8) {
-        ("total_exec_time", "mean_exec_time")
+    let (total, mean, max) = if v >= Version(1, 8) {
+        ("total_exec_time", "mean_exec_time", "max_exec_time")
     } else {
-        ("total_time", "mean_time")
+        ("total_time", "mean_time", "max_time")
     };
     // 1.11 (PostgreSQL 17) split blk_read_time into shared_ and local_ variants.
     let read_time = if v >= Version(1, 11) { "shared_blk_read_time" } else { "blk_read_time" };
+    // 1.9 (PostgreSQL 14) tells statements run inside functions and triggers from top-level ones.
+    let toplevel = if v >= Version(1, 9) { "toplevel" } else { "true" };
     let mut cols = vec![
         "queryid::int8 AS queryid".to_string(),
+        format!("{toplevel} AS toplevel"),
         "query::text AS query".to_string(),
         "calls::int8 AS calls".to_string(),
         format!("{total}::float8 AS total_ms"),
         format!("{mean}::float8 AS mean_ms"),
+        format!("{max}::float8 AS max_ms"),
         "rows::int8 AS rows".to_string(),
         "shared_blks_hit::int8 AS shared_blks_hit".to_string(),
         "shared_blks_read::int8 AS shared_blks_read".to_string(),
@@ -70,6 +74,12 @@ pub struct PgssRow {
     pub total_ms: f64,
     /// Server-side mean, milliseconds.
     pub mean_ms: f64,
+    /// Slowest server-side execution since the entry was created or reset, milliseconds. With
+    /// `--interval` too: a maximum cannot be differenced, so it is the second snapshot's.
+    pub max_ms: f64,
+    /// False for a statement run inside a function, trigger or extension script (only
+    /// PostgreSQL 14 and later tell; before, every row is taken as top-level).
+    pub toplevel: bool,
     /// Rows returned or affected.
     pub rows: i64,
     /// Shared buffer hits.
@@ -216,6 +226,8 @@ pub(super) fn to_row(row: &tokio_postgres::Row) -> Result<PgssRow, tokio_postgre
         calls: row.try_get("calls")?,
         total_ms: row.try_get("total_ms")?,
         mean_ms: row.try_get("mean_ms")?,
+        max_ms: row.try_get("max_ms")?,
+        toplevel: row.try_get("toplevel")?,
         rows: row.try_get("rows")?,
         shared_blks_hit: row.try_get("shared_blks_hit")?,
         shared_blks_read: row.try_get("shared_blks_read")?,
@@ -284,8 +296,11 @@ mod tests {
     fn picks_columns_by_version() {
         let old = select_list(Version(1, 7)).join(", ");
         assert!(old.contains(", total_time::") && old.contains(", blk_read_time::"));
+        assert!(old.contains(", max_time::"));
         let v10 = select_list(Version(1, 10)).join(", ");
         assert!(v10.contains("total_exec_time") && v10.contains(", blk_read_time::"));
+        assert!(v10.contains(", max_exec_time::") && v10.contains("toplevel AS toplevel"));
+        assert!(old.contains("true AS toplevel"));
         assert!(!v10.contains("parallel_workers"));
         let v11 = select_list(Version(1, 11)).join(", ");
         assert!(v11.contains("shared_blk_read_time") && !v11.contains(", blk_read_time::"));

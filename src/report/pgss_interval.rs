@@ -91,12 +91,10 @@ async fn snapshot(
     } else {
         None
     };
-    let toplevel = if version >= Version(1, 8) { "toplevel" } else { "true" };
     let since = if version >= Version(1, 11) { "stats_since::text" } else { "NULL::text" };
     let from = if texts { "pg_stat_statements" } else { "pg_stat_statements(false)" };
     let sql = format!(
-        "SELECT userid::int8 AS userid, dbid::int8 AS dbid, {toplevel} AS toplevel, \
-         {since} AS since, {} FROM {from} WHERE {CURRENT_DB}",
+        "SELECT userid::int8 AS userid, dbid::int8 AS dbid, {since} AS since, {} FROM {from} WHERE {CURRENT_DB}",
         select_list(version).join(", ")
     );
     let mut entries = Vec::new();
@@ -225,6 +223,8 @@ mod tests {
             calls,
             total_ms,
             mean_ms: total_ms / calls as f64,
+            max_ms: total_ms,
+            toplevel: true,
             rows: calls,
             shared_blks_hit: 10 * calls,
             shared_blks_read: 0,

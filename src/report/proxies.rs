@@ -93,12 +93,30 @@ pub struct SidecarData {
     pub findings: Vec<ApiFinding>,
 }
 
+/// The API's top lists the report reads: the union of the first 1000 patterns by each key the
+/// report ranks by, so a pattern with one very slow run but little total time is not missed.
+const PATTERN_LISTS: [&str; 4] = [
+    "/api/patterns?sort=total&limit=1000",
+    "/api/patterns?sort=calls&limit=1000",
+    "/api/patterns?sort=mean&limit=1000",
+    "/api/patterns?sort=max&limit=1000",
+];
+
 /// Reads patterns and findings from the sidecar at `base_url`.
 pub async fn fetch(base_url: &str) -> Result<SidecarData, SidecarError> {
     let base = BaseUrl::parse(base_url)?;
-    let patterns: PatternsBody = get_json(&base, "/api/patterns?sort=total&limit=1000").await?;
+    let mut patterns: Vec<ApiPattern> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for path in PATTERN_LISTS {
+        let body: PatternsBody = get_json(&base, path).await?;
+        for p in body.patterns {
+            if seen.insert(p.id.clone()) {
+                patterns.push(p);
+            }
+        }
+    }
     let findings: FindingsBody = get_json(&base, "/api/findings?limit=1000").await?;
-    Ok(SidecarData { patterns: patterns.patterns, findings: findings.findings })
+    Ok(SidecarData { patterns, findings: findings.findings })
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(
@@ -128,8 +146,11 @@ pub struct MergedPattern {
     pub rows: u64,
     /// Failed executions.
     pub errors: u64,
-    /// How many sidecars saw this pattern.
+    /// How many sidecars saw this pattern (0: only pg_stat_statements did).
     pub sidecars: usize,
+    /// `"sidecars"`, or `"pg_stat_statements"` for a statement no sidecar saw (its times are
+    /// then the server's execution times, without the network).
+    pub source: &'static str,
 }
 
 /// Merges patterns by id: counts and totals add up, the maximum is the largest maximum, the
@@ -147,6 +168,7 @@ pub fn merge_patterns<'a>(lists: impl IntoIterator<Item = &'a [ApiPattern]>) -> 
             rows: 0,
             errors: 0,
             sidecars: 0,
+            source: "sidecars",
         });
         m.calls += p.calls;
         m.total_ms += p.total_ms;

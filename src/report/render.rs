@@ -58,6 +58,7 @@ fn blocks(report: &Report) -> Vec<Block> {
             ("By total time", &s.top_patterns.by_total),
             ("By calls", &s.top_patterns.by_calls),
             ("By mean time", &s.top_patterns.by_mean),
+            ("By slowest single run", &s.top_patterns.by_max),
         ] {
             out.push(Block::Subheading(title.into()));
             out.push(pattern_table(rows));
@@ -179,8 +180,13 @@ fn pattern_table(rows: &[MergedPattern]) -> Block {
     let rows = rows
         .iter()
         .map(|p| {
+            let pattern = if p.sidecars == 0 {
+                format!("[pg_stat_statements] {}", p.pattern)
+            } else {
+                p.pattern.clone()
+            };
             vec![
-                short(&p.pattern),
+                short(&pattern),
                 p.id.clone(),
                 p.calls.to_string(),
                 ms(p.total_ms),

@@ -98,6 +98,11 @@ impl Entry {
         self.mean_us
     }
 
+    /// The slowest single execution in microseconds.
+    pub(super) fn max_us(&self) -> u64 {
+        self.max_us
+    }
+
     /// The 99th percentile in microseconds, within histogram precision.
     pub(super) fn p99_us(&self) -> u64 {
         self.percentile_us(0.99)

@@ -91,19 +91,23 @@ pub enum SortKey {
     Mean,
     /// 99th percentile execution time.
     P99,
+    /// Slowest single execution.
+    Max,
 }
 
 impl SortKey {
     /// Every key, in the order the API documents them.
-    pub const ALL: [SortKey; 4] = [SortKey::Total, SortKey::Calls, SortKey::Mean, SortKey::P99];
+    pub const ALL: [SortKey; 5] =
+        [SortKey::Total, SortKey::Calls, SortKey::Mean, SortKey::P99, SortKey::Max];
 
-    /// The lowercase name used in the API (`total`, `calls`, `mean`, `p99`).
+    /// The lowercase name used in the API (`total`, `calls`, `mean`, `p99`, `max`).
     pub fn as_str(self) -> &'static str {
         match self {
             SortKey::Total => "total",
             SortKey::Calls => "calls",
             SortKey::Mean => "mean",
             SortKey::P99 => "p99",
+            SortKey::Max => "max",
         }
     }
 
@@ -280,5 +284,6 @@ fn sort_value(entry: &Entry, sort: SortKey) -> f64 {
         SortKey::Calls => entry.calls as f64,
         SortKey::Mean => entry.mean_us(),
         SortKey::P99 => entry.p99_us() as f64,
+        SortKey::Max => entry.max_us() as f64,
     }
 }

@@ -188,6 +188,21 @@ fn sort_orders_are_descending_per_key() {
     assert_eq!(ids(&store.top(SortKey::Calls, 10)), [1, 3, 2]);
     assert_eq!(ids(&store.top(SortKey::Mean, 10)), [2, 3, 1]);
     assert_eq!(ids(&store.top(SortKey::P99, 10)), [2, 3, 1]);
+    assert_eq!(ids(&store.top(SortKey::Max, 10)), [2, 3, 1]);
+}
+
+#[test]
+fn slowest_single_run_ranks_apart_from_mean() {
+    let mut store = StatsStore::new(10);
+    // Pattern 1: steady 10 ms. Pattern 2: one 80 ms run among 99 of 1 ms (mean 1.79 ms).
+    for _ in 0..100 {
+        store.record(&obs(1, 10_000, DONE));
+    }
+    for i in 0..100 {
+        store.record(&obs(2, if i == 50 { 80_000 } else { 1000 }, DONE));
+    }
+    assert_eq!(ids(&store.top(SortKey::Mean, 10)), [1, 2]);
+    assert_eq!(ids(&store.top(SortKey::Max, 10)), [2, 1]);
 }
 
 #[test]

@@ -27,6 +27,8 @@ const FIXTURE: &str = "
 
 const BY_A: &str = "SELECT id FROM items WHERE a = $1";
 const BY_A_B: &str = "SELECT id FROM items WHERE a = $1 AND b = $2";
+const ONE_SLOW_RUN: &str = "SELECT pg_sleep(0.05)";
+const DIRECT_ONLY: &str = "SELECT count(*) FROM items WHERE c > $1";
 
 async fn traffic(db: &Client, repeats: i32) {
     db.batch_execute("SET enable_seqscan = off").await.unwrap();
@@ -88,9 +90,15 @@ async fn report_merges_sidecars_and_reads_the_database() {
         let two = connect(&dsn).await;
         traffic(&one, 20).await;
         traffic(&two, 10).await;
+        two.batch_execute(ONE_SLOW_RUN).await.unwrap();
+    }
+    // A client that bypasses pgscope: only pg_stat_statements sees it.
+    for c in [10, 20, 30] {
+        direct.query(DIRECT_ONLY, &[&c]).await.unwrap();
     }
     wait_for_pattern(&env.sidecar, BY_A_B, 20).await;
     wait_for_pattern(&second, BY_A_B, 10).await;
+    wait_for_pattern(&second, "pg_sleep", 1).await;
     wait_for_index_scans(&direct).await;
 
     let opts = ReportOptions {
@@ -118,6 +126,15 @@ fn check_top_patterns(report: &Report) {
     assert!((merged.mean_ms - merged.total_ms / 30.0).abs() < 1e-9);
     assert_eq!(top.by_calls.first().map(|p| p.calls), Some(30));
     assert_eq!(top.by_mean.len(), top.by_total.len());
+    // Slowest single run: the one pg_sleep, ahead of patterns with far more total time.
+    let slowest = &top.by_max[0];
+    assert!(slowest.pattern.contains("pg_sleep") && slowest.calls == 1, "{slowest:#?}");
+    assert!(slowest.max_ms >= 50.0 && slowest.source == "sidecars", "{slowest:#?}");
+    // Statements only pg_stat_statements saw are merged in, marked as such.
+    let direct = top.by_calls.iter().find(|p| p.pattern == DIRECT_ONLY).expect("pgss-only");
+    assert_eq!((direct.calls, direct.sidecars, direct.source), (3, 0, "pg_stat_statements"));
+    assert!(direct.max_ms > 0.0 && direct.max_ms <= direct.total_ms, "{direct:#?}");
+    assert!(!top.by_total.iter().any(|p| p.source != "sidecars" && p.pattern == BY_A_B));
 }
 
 fn check_pg_stat_statements(report: &Report) {
