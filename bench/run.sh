@@ -13,7 +13,7 @@
 #   PG_BIN       PostgreSQL binaries (default /usr/lib/postgresql/15/bin)
 #   PGBOUNCER    pgbouncer binary (default: from PATH, else /usr/sbin/pgbouncer)
 #   RESULTS_DIR  where the Markdown report goes (default bench/results)
-#   PGSCOPE_ENV  extra environment for the pgscope process, e.g. "TOKIO_WORKER_THREADS=1 PGSCOPE_LOG=warn"
+#   PGSCOPE_ENV  extra environment for the pgscope process, e.g. "PGSCOPE_WORKER_THREADS=2 PGSCOPE_LOG=warn"
 #
 # Everything binds 127.0.0.1 on free ports, lives in a temp dir, and is stopped by PID on exit.
 # Exits non-zero if any pgbench run fails (non-zero exit or failed transactions > 0).

@@ -1,8 +1,9 @@
-//! The analysis task: drains statement events, turns each into a pattern, records its
+//! The analysis thread: drains statement events, turns each into a pattern, records its
 //! statistics and shows it to the detectors.
 //!
-//! It runs on its own task, off the connection tasks; the data path only ever `try_send`s.
-//! The task never waits on the queue itself: it wakes on a short timer and drains what
+//! It runs on its own thread (see `sidecar`), off the runtime that relays bytes; the data path
+//! only ever `try_send`s.
+//! The thread never waits on the queue itself: it wakes on a short timer and drains what
 //! arrived since. A receiver parked in `recv` would have every `try_send` wake it, and that
 //! cross-thread wake-up cost more per statement than the analysis (see docs/benchmarks.md);
 //! with the timer, a send is an atomic push and nothing else.
@@ -26,7 +27,7 @@ const DRAIN: Duration = Duration::from_millis(10);
 /// How often time-based detector state (idle bursts) is flushed.
 const TICK: Duration = Duration::from_millis(100);
 
-/// What the analysis task owns or shares with the HTTP surface.
+/// What the analysis thread owns or shares with the HTTP surface.
 pub struct Analysis {
     pub fingerprinter: Fingerprinter,
     pub stats: Arc<Mutex<StatsStore>>,

@@ -13,6 +13,11 @@ use serde::Deserialize;
 use crate::detect::{DetectConfig, DetectConfigError};
 use crate::wire::PG_MAX_MESSAGE_LEN;
 
+/// Data-path threads unless configured: one, like PgBouncer's event loop. On the 2-core
+/// benchmark machine one thread used less CPU per transaction than one per core (the workers'
+/// wake-ups of each other cost more than the parallelism gained); see docs/benchmarks.md.
+pub const DEFAULT_WORKER_THREADS: usize = 1;
+
 /// A configuration error, with the file and the position or key it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -83,6 +88,9 @@ pub struct ProxySection {
     pub shutdown_grace_secs: Option<u64>,
     /// Named prepared statements and portals remembered per connection (default 10000).
     pub max_prepared_per_connection: Option<usize>,
+    /// Threads relaying bytes (default 1, like PgBouncer's single event loop; 0 = one per
+    /// CPU). Analysis has its own thread either way.
+    pub worker_threads: Option<usize>,
 }
 
 /// `[http]`: the metrics and JSON API server.
@@ -126,6 +134,7 @@ pub struct Overrides {
     pub http: Option<String>,
     pub max_message_bytes: Option<u32>,
     pub max_client_connections: Option<usize>,
+    pub worker_threads: Option<usize>,
     pub rules: Option<PathBuf>,
     pub admin_password: Option<Secret>,
     pub analysis_url: Option<Secret>,
@@ -143,6 +152,8 @@ pub struct Config {
     pub startup_timeout: Duration,
     pub shutdown_grace: Duration,
     pub max_prepared_per_connection: usize,
+    /// Data-path threads; 0 = one per CPU.
+    pub worker_threads: usize,
     pub event_queue: usize,
     pub max_patterns: usize,
     pub memo_capacity: usize,
@@ -211,6 +222,12 @@ impl Config {
             startup_timeout: secs(p.startup_timeout_secs.unwrap_or(60)),
             shutdown_grace: secs(p.shutdown_grace_secs.unwrap_or(10)),
             max_prepared_per_connection: p.max_prepared_per_connection.unwrap_or(10_000),
+            worker_threads: in_range(
+                "proxy.worker_threads",
+                o.worker_threads.or(p.worker_threads).unwrap_or(DEFAULT_WORKER_THREADS),
+                0,
+                1024,
+            )?,
             event_queue: positive("analysis.event_queue", a.event_queue.unwrap_or(65_536))?,
             max_patterns: positive("analysis.max_patterns", a.max_patterns.unwrap_or(5000))?,
             memo_capacity: positive("analysis.memo_capacity", a.memo_capacity.unwrap_or(20_000))?,
@@ -318,7 +335,12 @@ fn validate_upstream(value: String) -> Result<String, ConfigError> {
     }
 }
 
-fn in_range(key: &'static str, v: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
+fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
+    key: &'static str,
+    v: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
@@ -391,5 +413,20 @@ mod tests {
         bad_http.http = Some("localhost".into());
         let err = Config::resolve(FileConfig::default(), bad_http).expect_err("bad");
         assert!(err.to_string().starts_with("http.listen"), "{err}");
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_and_are_bounded() {
+        let o = || Overrides { upstream: Some("db:5432".into()), ..Overrides::default() };
+        let c = Config::resolve(FileConfig::default(), o()).expect("valid");
+        assert_eq!(c.worker_threads, DEFAULT_WORKER_THREADS);
+        let file = parse("[proxy]\nworker_threads = 0\n").expect("valid");
+        assert_eq!(Config::resolve(file, o()).expect("0 = one per CPU").worker_threads, 0);
+        let file = parse("[proxy]\nworker_threads = 4\n").expect("valid");
+        let flag = Overrides { worker_threads: Some(2), ..o() };
+        assert_eq!(Config::resolve(file, flag).expect("valid").worker_threads, 2);
+        let file = parse("[proxy]\nworker_threads = 5000\n").expect("valid");
+        let err = Config::resolve(file, o()).expect_err("too many");
+        assert!(err.to_string().starts_with("proxy.worker_threads"), "{err}");
     }
 }

@@ -69,7 +69,7 @@ pub struct StatementEvent {
 pub struct EventCounters {
     pub sent: AtomicU64,
     pub dropped: AtomicU64,
-    /// Events the analysis task has finished with (so `sent - analyzed` are still queued).
+    /// Events the analysis thread has finished with (so `sent - analyzed` are still queued).
     pub analyzed: AtomicU64,
 }
 

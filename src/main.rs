@@ -67,6 +67,9 @@ struct ProxyArgs {
     /// Most client connections at once [default: 1000].
     #[arg(long, env = "PGSCOPE_MAX_CLIENT_CONNECTIONS")]
     max_client_connections: Option<usize>,
+    /// Threads relaying bytes; 0 = one per CPU [default: 1].
+    #[arg(long, env = "PGSCOPE_WORKER_THREADS")]
+    worker_threads: Option<usize>,
     /// Rules file (thresholds, lint rules) [default: built-in, as rules/default.toml].
     #[arg(long, env = "PGSCOPE_RULES")]
     rules: Option<PathBuf>,
@@ -130,7 +133,10 @@ fn main() -> ExitCode {
     // The demo prints its own summary; its log stays quiet unless PGSCOPE_LOG asks.
     init_tracing(if matches!(cli.command, Command::Demo) { "error" } else { "info" });
     let result = match cli.command {
-        Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(proxy(args))),
+        Command::Proxy(args) => proxy_config(args).and_then(|config| {
+            let rt = runtime_with(config.worker_threads)?;
+            rt.block_on(proxy(config))
+        }),
         Command::Demo => runtime().and_then(|rt| Ok(rt.block_on(pgscope::demo::run())?)),
         Command::Report(args) => {
             return runtime().map_or_else(fail, |rt| rt.block_on(report(args)));
@@ -187,18 +193,31 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
 }
 
-async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
+/// The proxy's runtime: `threads` workers, or one per CPU for 0.
+fn runtime_with(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        builder.worker_threads(threads);
+    }
+    builder.enable_all().build().context("starting the runtime")
+}
+
+fn proxy_config(args: ProxyArgs) -> anyhow::Result<Config> {
     let overrides = Overrides {
         listen: args.listen,
         upstream: args.upstream,
         http: args.http,
         max_message_bytes: args.max_message_bytes,
         max_client_connections: args.max_client_connections,
+        worker_threads: args.worker_threads,
         rules: args.rules,
         admin_password: std::env::var("PGSCOPE_ADMIN_PASSWORD").ok().map(config::Secret),
         analysis_url: std::env::var("PGSCOPE_ANALYSIS_URL").ok().map(config::Secret),
     };
-    let config = Config::load(args.config.as_deref(), overrides)?;
+    Ok(Config::load(args.config.as_deref(), overrides)?)
+}
+
+async fn proxy(config: Config) -> anyhow::Result<()> {
     let sidecar = Sidecar::start(config).await.context("starting the proxy")?;
     if let Some(http) = sidecar.http_addr {
         tracing::info!(%http, "http api listening");

@@ -1,5 +1,10 @@
-//! A running pgscope: the proxy, the analysis task and the HTTP server, started together and
+//! A running pgscope: the proxy, the analysis thread and the HTTP server, started together and
 //! stopped together. `pgscope proxy`, `pgscope demo` and the tests all start one of these.
+//!
+//! Analysis runs on its own OS thread (with a small single-threaded runtime for its timer),
+//! not on the runtime that relays bytes: its batches then never sit between a readable socket
+//! and the task that forwards it, and on a machine with a spare core they run beside the
+//! data path instead of in turn with it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -31,7 +36,7 @@ pub struct Sidecar {
     shutdown: watch::Sender<bool>,
     proxy_task: JoinHandle<std::io::Result<()>>,
     http_task: Option<JoinHandle<std::io::Result<()>>>,
-    analysis_task: JoinHandle<()>,
+    analysis_thread: std::thread::JoinHandle<()>,
 }
 
 impl Sidecar {
@@ -51,7 +56,8 @@ impl Sidecar {
             explain: crate::explain::spawn(config.explain.clone(), detectors.clone()),
             counters: event_counters.clone(),
         };
-        let analysis_task = tokio::spawn(crate::analysis::run(receiver, analysis));
+        let (shutdown, stop) = watch::channel(false);
+        let analysis_thread = spawn_analysis(receiver, analysis, stop.clone())?;
         let mut ctx = ProxyContext::new(config.clone(), sender);
         ctx.admin = config.admin_password.clone().map(|password| {
             let state = AdminState {
@@ -66,7 +72,6 @@ impl Sidecar {
         });
         let ctx = Arc::new(ctx);
         let proxy_counters = ctx.counters.clone();
-        let (shutdown, stop) = watch::channel(false);
         let proxy_task = tokio::spawn(proxy::serve(listener, ctx, stop.clone()));
         let (http_addr, http_task) = match config.http {
             Some(addr) => {
@@ -103,19 +108,46 @@ impl Sidecar {
             shutdown,
             proxy_task,
             http_task,
-            analysis_task,
+            analysis_thread,
         })
     }
 
     /// Stops accepting, lets sessions drain (bounded by the grace period), and waits for
-    /// the analysis task to finish the queued events.
+    /// the analysis thread to stop.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
         let proxy = self.proxy_task.await.map_err(std::io::Error::other)?;
         if let Some(http) = self.http_task {
             http.await.map_err(std::io::Error::other)??;
         }
-        self.analysis_task.abort();
+        // The analysis thread sees the same signal within one drain interval.
+        let analysis = self.analysis_thread;
+        let _ = tokio::task::spawn_blocking(move || analysis.join()).await;
         proxy
     }
+}
+
+/// Starts the analysis thread. It ends when `stop` turns true or every event sender is gone
+/// (the proxy and its sessions ended).
+fn spawn_analysis(
+    receiver: tokio::sync::mpsc::Receiver<crate::event::StatementEvent>,
+    analysis: Analysis,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    std::thread::Builder::new().name("pgscope-analysis".into()).spawn(move || {
+        runtime.block_on(async move {
+            let stopped = async move {
+                // A dropped sender (no explicit shutdown) is not a stop: run until the
+                // senders are gone instead.
+                if stop.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = crate::analysis::run(receiver, analysis) => {}
+                () = stopped => {}
+            }
+        });
+    })
 }

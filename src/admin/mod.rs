@@ -33,7 +33,7 @@ use crate::stats::StatsStore;
 
 pub use commands::UnknownCommand;
 
-/// Everything the console reads; shared with the proxy and the analysis task.
+/// Everything the console reads; shared with the proxy and the analysis thread.
 pub struct AdminState {
     /// Per-pattern statistics.
     pub stats: Arc<Mutex<StatsStore>>,

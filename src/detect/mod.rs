@@ -1,6 +1,6 @@
 //! Live detectors: slow queries, N+1 and duplicate bursts, and route attribution.
 //!
-//! Pure logic on the analysis path: the analysis task hands each executed statement, with its
+//! Pure logic on the analysis path: the analysis thread hands each executed statement, with its
 //! pattern, to [`Detectors::observe_event`] and calls [`Detectors::tick`] about every 100 ms;
 //! findings land in a bounded [`FindingStore`] and per-endpoint numbers in [`RouteStats`].
 //! Time comes in as explicit `Instant`s, so everything is testable without a clock.

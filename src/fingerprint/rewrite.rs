@@ -28,7 +28,7 @@ const MAX_DEPTH_ESTIMATE: usize = 1_500;
 /// sqlparser rejects it or when its AST could be too deep to walk safely.
 ///
 /// sqlparser is a large third-party parser fed arbitrary client text; a panic inside it must
-/// not take the analysis task down, so it is caught and treated as a parse failure.
+/// not take the analysis thread down, so it is caught and treated as a parse failure.
 pub(crate) fn parse_and_mark(sql: &str) -> Option<String> {
     if too_deep(sql) {
         return None;

@@ -32,11 +32,11 @@ const BAD_LIMIT: &str = "limit must be a non-negative integer (at most 1000 rows
 /// Everything the HTTP handlers read. Cloned into axum state.
 #[derive(Clone)]
 pub struct HttpState {
-    /// Per-pattern statistics, shared with the analysis task.
+    /// Per-pattern statistics, shared with the analysis thread.
     pub stats: Arc<Mutex<StatsStore>>,
     /// When the process started, for `uptime_s`.
     pub started: Instant,
-    /// Findings and routes, shared with the analysis task.
+    /// Findings and routes, shared with the analysis thread.
     pub detectors: Arc<Mutex<crate::detect::Detectors>>,
     /// The registry behind `/metrics` (absent: `/metrics` is 404).
     pub metrics: Option<Arc<crate::metrics::Metrics>>,

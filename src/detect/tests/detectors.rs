@@ -7,7 +7,7 @@ use crate::detect::{Detectors, FindingKind, Severity};
 const AUTHORS: &str = "SELECT * FROM authors";
 const BOOKS: &str = "SELECT * FROM books WHERE author_id = $1";
 
-/// Feeds `Detectors` through `observe_event`, the way the analysis task will.
+/// Feeds `Detectors` through `observe_event`, the way the analysis thread will.
 fn feed(d: &mut Detectors, h: &mut Harness<NoDetector>, stmt: &Stmt) {
     h.pause(stmt.duration_us / 1000);
     let event = h.event(1, stmt);
