@@ -14,6 +14,8 @@
 #   PGBOUNCER    pgbouncer binary (default: from PATH, else /usr/sbin/pgbouncer)
 #   RESULTS_DIR  where the Markdown report goes (default bench/results)
 #   PGSCOPE_ENV  extra environment for the pgscope process, e.g. "PGSCOPE_WORKER_THREADS=2 PGSCOPE_LOG=warn"
+#   ANALYSIS_OFF 1 = also run a fourth target, pgscope with `[analysis] enabled = false` (relay
+#                only), and print what analysis costs: pgscope against that relay-only pgscope
 #
 # Everything binds 127.0.0.1 on free ports, lives in a temp dir, and is stopped by PID on exit.
 # Exits non-zero if any pgbench run fails (non-zero exit or failed transactions > 0).
@@ -23,6 +25,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 SCALE=${SCALE:-10}
 WARMUP=${WARMUP:-3}
+ANALYSIS_OFF=${ANALYSIS_OFF:-0}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -162,6 +165,22 @@ TARGETS=(direct pgbouncer pgscope)
 declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$BOUNCER_PORT [pgscope]=$SCOPE_PORT)
 declare -A TPID=([direct]="" [pgbouncer]=$BOUNCER_PID [pgscope]=$SCOPE_PID)
 
+if [[ $ANALYSIS_OFF = 1 ]]; then
+    RELAY_PORT=$(free_port)
+    printf '[analysis]\nenabled = false\n' >"$WORK/relay-only.toml"
+    log "pgscope (analysis off) on 127.0.0.1:$RELAY_PORT"
+    # shellcheck disable=SC2086 # as above
+    env ${PGSCOPE_ENV:-} "$PGSCOPE_BIN" proxy --config "$WORK/relay-only.toml" --http off \
+        --upstream "127.0.0.1:$PG_PORT" --listen "127.0.0.1:$RELAY_PORT" >"$WORK/relay.log" 2>&1 &
+    RELAY_PID=$!
+    PIDS+=("$RELAY_PID")
+    wait_ready "pgscope (analysis off)" "$RELAY_PORT" "$RELAY_PID"
+    TARGETS+=(relay-only)
+    PORT[relay-only]=$RELAY_PORT
+    TPID[relay-only]=$RELAY_PID
+fi
+NT=${#TARGETS[@]}
+
 # cell: name workload-flag mode clients
 CELLS=(
     "select-only simple c1|-S|simple|1"
@@ -215,10 +234,10 @@ n=0
 for ((r = 1; r <= ROUNDS; r++)); do
     for ci in "${!CELLS[@]}"; do
         IFS='|' read -r cname workload mode clients <<<"${CELLS[ci]}"
-        # Rotate the target order per round (and per cell) so drift and noise hit all three.
-        off=$(((r - 1 + ci) % 3))
-        for k in 0 1 2; do
-            t=${TARGETS[(off + k) % 3]}
+        # Rotate the target order per round (and per cell) so drift and noise hit all alike.
+        off=$(((r - 1 + ci) % NT))
+        for ((k = 0; k < NT; k++)); do
+            t=${TARGETS[(off + k) % NT]}
             n=$((n + 1))
             run_pgbench "$t" "$workload" "$mode" "$clients" "$DURATION"
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$cname" "$t" "$R_TPS" "$R_TX" "$R_TICKS" >>"$RAW"
@@ -259,6 +278,19 @@ END {
         bc = median(c[i] SUBSEP "pgbouncer" SUBSEP "cpu")
         sc = median(c[i] SUBSEP "pgscope" SUBSEP "cpu")
         printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f |\n", c[i], d, b, s, s / b, s / d, bc, sc
+    }
+    if (!((c[1] SUBSEP "relay-only" SUBSEP "tps") in vals)) exit
+    print ""
+    print "What analysis costs: pgscope as above against pgscope with `[analysis] enabled = false` (relay only), same runs."
+    print ""
+    print "| cell | pgscope TPS | relay-only TPS | pgscope/relay-only | pgscope µs CPU/tx | relay-only µs CPU/tx |"
+    print "|---|---:|---:|---:|---:|---:|"
+    for (i = 1; i <= nc; i++) {
+        s = median(c[i] SUBSEP "pgscope" SUBSEP "tps")
+        o = median(c[i] SUBSEP "relay-only" SUBSEP "tps")
+        sc = median(c[i] SUBSEP "pgscope" SUBSEP "cpu")
+        oc = median(c[i] SUBSEP "relay-only" SUBSEP "cpu")
+        printf "| %s | %.0f | %.0f | %.2f | %.1f | %.1f |\n", c[i], s, o, s / o, sc, oc
     }
 }' "$RAW")
 

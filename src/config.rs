@@ -124,6 +124,10 @@ pub struct AnalysisSection {
     /// Patterns with their own series in /metrics (by total time); the rest are summed under
     /// `pattern="other"` (default 100).
     pub metrics_top_k: Option<usize>,
+    /// False: relay only. No analysis thread, no patterns, findings or statistics; the data
+    /// path still frames and follows the protocol (default true). For measuring what analysis
+    /// costs, or for ruling it out when chasing a problem.
+    pub enabled: Option<bool>,
 }
 
 /// Values from flags and `PGSCOPE_*` variables (clap fills these; `None` = not given).
@@ -158,6 +162,8 @@ pub struct Config {
     pub max_patterns: usize,
     pub memo_capacity: usize,
     pub metrics_top_k: usize,
+    /// `[analysis] enabled`: false = relay only.
+    pub analysis_enabled: bool,
     /// Detector thresholds and lint rules, from the rules file.
     pub rules: RulesConfig,
     /// The admin console's password; `None` disables the console.
@@ -232,6 +238,7 @@ impl Config {
             max_patterns: positive("analysis.max_patterns", a.max_patterns.unwrap_or(5000))?,
             memo_capacity: positive("analysis.memo_capacity", a.memo_capacity.unwrap_or(20_000))?,
             metrics_top_k: a.metrics_top_k.unwrap_or(100),
+            analysis_enabled: a.enabled.unwrap_or(true),
             rules,
             admin_password: o.admin_password.or(file.admin.password).filter(|p| !p.0.is_empty()),
             explain: o.analysis_url.or(a.url).map(|url| crate::explain::ExplainConfig {

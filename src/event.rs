@@ -94,7 +94,11 @@ impl EventSender {
     pub fn send(&self, event: StatementEvent) {
         match self.tx.try_send(event) {
             Ok(()) => self.counters.sent.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.counters.dropped.fetch_add(1, Ordering::Relaxed),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed)
+            }
+            // Analysis is off (`[analysis] enabled = false`) or stopped: nothing to count.
+            Err(mpsc::error::TrySendError::Closed(_)) => 0,
         };
     }
 }

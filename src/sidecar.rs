@@ -36,7 +36,7 @@ pub struct Sidecar {
     shutdown: watch::Sender<bool>,
     proxy_task: JoinHandle<std::io::Result<()>>,
     http_task: Option<JoinHandle<std::io::Result<()>>>,
-    analysis_thread: std::thread::JoinHandle<()>,
+    analysis_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sidecar {
@@ -57,7 +57,11 @@ impl Sidecar {
             counters: event_counters.clone(),
         };
         let (shutdown, stop) = watch::channel(false);
-        let analysis_thread = spawn_analysis(receiver, analysis, stop.clone())?;
+        let analysis_thread = if config.analysis_enabled {
+            Some(spawn_analysis(receiver, analysis, stop.clone())?)
+        } else {
+            None // dropping the receiver closes the queue: sends become no-ops
+        };
         let mut ctx = ProxyContext::new(config.clone(), sender);
         ctx.admin = config.admin_password.clone().map(|password| {
             let state = AdminState {
@@ -121,8 +125,9 @@ impl Sidecar {
             http.await.map_err(std::io::Error::other)??;
         }
         // The analysis thread sees the same signal within one drain interval.
-        let analysis = self.analysis_thread;
-        let _ = tokio::task::spawn_blocking(move || analysis.join()).await;
+        if let Some(analysis) = self.analysis_thread {
+            let _ = tokio::task::spawn_blocking(move || analysis.join()).await;
+        }
         proxy
     }
 }

@@ -97,3 +97,20 @@ async fn notices_and_parameter_status_pass_through() {
     env.wait_for_calls(3).await;
     assert!(env.patterns().iter().any(|p| p.pattern.starts_with("DO ")));
 }
+
+#[tokio::test]
+async fn relay_only_when_analysis_is_off() {
+    let env = Env::start_with(|c| c.analysis_enabled = false).await;
+    let db = env.client().await;
+    let row = db.query_one("SELECT $1::int + 1", &[&41i32]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 42);
+    db.batch_execute("SELECT 1; SELECT 2").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(env.patterns().is_empty(), "no analysis: {:?}", texts(&env.patterns()));
+    let events = &env.sidecar.event_counters;
+    let dropped = events.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(dropped, 0, "events not made for a closed queue are not drops");
+    let relayed =
+        env.sidecar.proxy_counters.bytes_from_clients.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(relayed > 0, "bytes still relayed and counted");
+}
