@@ -514,25 +514,10 @@ mod tests {
     }
 
     fn pgss_row(pattern_id: &str, query: &str, calls: i64, max_ms: f64) -> PgssRow {
-        PgssRow {
-            queryid: Some(calls),
-            query: query.into(),
-            pattern_id: pattern_id.into(),
-            calls,
-            total_ms: 2.0 * calls as f64,
-            mean_ms: 2.0,
-            max_ms,
-            toplevel: true,
-            rows: calls,
-            shared_blks_hit: 0,
-            shared_blks_read: 0,
-            temp_blks_read: 0,
-            temp_blks_written: 0,
-            blk_read_time_ms: 0.0,
-            parallel_workers_launched: None,
-            proxy_calls: None,
-            proxy_mean_ms: None,
-        }
+        let mut row = PgssRow::sample(calls, query, calls, 2.0 * calls as f64);
+        row.pattern_id = pattern_id.into();
+        row.max_ms = max_ms;
+        row
     }
 
     #[test]

@@ -100,6 +100,33 @@ pub struct PgssRow {
     pub proxy_mean_ms: Option<f64>,
 }
 
+#[cfg(test)]
+impl PgssRow {
+    /// A top-level row for tests: `calls` executions taking `total_ms`, one row each, ten
+    /// buffer hits each, the maximum equal to the total; no pattern id, not joined.
+    pub(super) fn sample(queryid: i64, query: &str, calls: i64, total_ms: f64) -> PgssRow {
+        PgssRow {
+            queryid: Some(queryid),
+            query: query.to_string(),
+            pattern_id: String::new(),
+            calls,
+            total_ms,
+            mean_ms: total_ms / calls as f64,
+            max_ms: total_ms,
+            toplevel: true,
+            rows: calls,
+            shared_blks_hit: 10 * calls,
+            shared_blks_read: 0,
+            temp_blks_read: 0,
+            temp_blks_written: 0,
+            blk_read_time_ms: 0.0,
+            parallel_workers_launched: None,
+            proxy_calls: None,
+            proxy_mean_ms: None,
+        }
+    }
+}
+
 /// The pg_stat_statements section: rows or the reason there are none.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PgssSection {

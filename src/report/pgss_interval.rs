@@ -216,25 +216,7 @@ mod tests {
     use super::*;
 
     fn entry(queryid: i64, calls: i64, total_ms: f64, since: Option<&str>) -> Entry {
-        let row = PgssRow {
-            queryid: Some(queryid),
-            query: format!("SELECT {queryid}"),
-            pattern_id: String::new(),
-            calls,
-            total_ms,
-            mean_ms: total_ms / calls as f64,
-            max_ms: total_ms,
-            toplevel: true,
-            rows: calls,
-            shared_blks_hit: 10 * calls,
-            shared_blks_read: 0,
-            temp_blks_read: 0,
-            temp_blks_written: 0,
-            blk_read_time_ms: 0.0,
-            parallel_workers_launched: None,
-            proxy_calls: None,
-            proxy_mean_ms: None,
-        };
+        let row = PgssRow::sample(queryid, &format!("SELECT {queryid}"), calls, total_ms);
         let key = Key { userid: 10, dbid: 5, queryid: Some(queryid), toplevel: true };
         Entry { key, since: since.map(str::to_string), row }
     }
