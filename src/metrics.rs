@@ -16,11 +16,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::event::EventCounters;
 use crate::proxy::ProxyCounters;
-use crate::stats::{SeriesCounts, StatsStore};
-
-/// Upper bounds of the duration histogram buckets, in seconds.
-const BUCKETS_S: [f64; 15] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+use crate::stats::{METRIC_BOUNDS_US, SeriesCounts, StatsStore};
 
 /// Extra families from other subsystems (findings), built at scrape time.
 pub type ExtraFamilies = Arc<dyn Fn() -> Vec<MetricFamily> + Send + Sync>;
@@ -73,10 +69,9 @@ impl Collector for PgscopeCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let bounds_us: Vec<u64> = BUCKETS_S.iter().map(|s| (s * 1e6) as u64).collect();
         let snapshot = {
             let store = self.sources.stats.lock().unwrap_or_else(PoisonError::into_inner);
-            store.metrics_snapshot(self.sources.top_k, &bounds_us)
+            store.metrics_snapshot(self.sources.top_k)
         };
         let mut families = pattern_families(&snapshot.series);
         families.push(counter(
@@ -176,12 +171,12 @@ fn pattern_families(series: &[SeriesCounts]) -> Vec<MetricFamily> {
         let mut h = proto::Histogram::default();
         h.set_sample_count(s.calls);
         h.set_sample_sum(s.sum_us as f64 / 1e6);
-        let buckets = BUCKETS_S
+        let buckets = METRIC_BOUNDS_US
             .iter()
             .zip(&s.buckets)
-            .map(|(bound, count)| {
+            .map(|(bound_us, count)| {
                 let mut b = proto::Bucket::default();
-                b.set_upper_bound(*bound);
+                b.set_upper_bound(*bound_us as f64 / 1e6);
                 b.set_cumulative_count(*count);
                 b
             })

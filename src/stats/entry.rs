@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use hdrhistogram::Histogram;
 
 use super::rfc3339::format_utc_millis;
-use super::{Observation, PatternSummary};
+use super::{METRIC_BOUNDS_US, Observation, PatternSummary};
 use crate::event::Outcome;
 
 /// Highest duration the histogram resolves: one hour, in microseconds. Longer ones clamp.
@@ -27,6 +27,11 @@ pub(super) struct Entry {
     mean_us: f64,
     m2: f64,
     hist: Histogram<u32>,
+    /// Executions per `/metrics` bucket: `le_counts[i]` counts durations in
+    /// (`METRIC_BOUNDS_US[i-1]`, `METRIC_BOUNDS_US[i]`]; past the last bound only `calls` counts
+    /// them. Kept on record so that a scrape sums 15 numbers per pattern instead of walking
+    /// its histogram.
+    le_counts: [u32; METRIC_BOUNDS_US.len()],
     rows: u64,
     errors: u64,
     /// SQLSTATE class (first two bytes) → count; at most 36² classes exist, usually a handful.
@@ -49,6 +54,7 @@ impl Entry {
             m2: 0.0,
             hist: Histogram::new_with_bounds(1, HIST_MAX_US, HIST_SIGFIG)
                 .expect("constant histogram bounds are valid"),
+            le_counts: [0; METRIC_BOUNDS_US.len()],
             rows: 0,
             errors: 0,
             error_classes: Vec::new(),
@@ -75,6 +81,9 @@ impl Entry {
         self.mean_us += delta / self.calls as f64;
         self.m2 += delta * (x - self.mean_us);
         self.hist.saturating_record(us);
+        if let Some(slot) = self.le_counts.get_mut(METRIC_BOUNDS_US.partition_point(|b| *b < us)) {
+            *slot = slot.saturating_add(1);
+        }
     }
 
     fn record_outcome(&mut self, outcome: Outcome) {
@@ -150,18 +159,14 @@ impl Entry {
         self.error_classes.iter().map(|(c, n)| (class_name(c), *n)).collect()
     }
 
-    /// Adds this entry's calls, time, errors and cumulative bucket counts (one per bound in
-    /// `bounds_us`, ascending) to `series`.
-    pub(super) fn add_to(&self, series: &mut super::SeriesCounts, bounds_us: &[u64]) {
+    /// Adds this entry's calls, time, errors and per-bucket counts (one per
+    /// [`METRIC_BOUNDS_US`] bound, not yet cumulative) to `series`.
+    pub(super) fn add_to(&self, series: &mut super::SeriesCounts) {
         series.calls += self.calls;
         series.sum_us += self.total_us;
         series.errors += self.errors;
-        for bin in self.hist.iter_recorded() {
-            let value = self.hist.highest_equivalent(bin.value_iterated_to());
-            let first = bounds_us.partition_point(|b| *b < value);
-            if let Some(slot) = series.buckets.get_mut(first) {
-                *slot += u64::from(bin.count_at_value());
-            }
+        for (sum, n) in series.buckets.iter_mut().zip(self.le_counts) {
+            *sum += u64::from(n);
         }
     }
 

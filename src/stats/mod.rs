@@ -16,6 +16,13 @@ use entry::Entry;
 
 pub use rfc3339::format_utc_millis;
 
+/// Upper bounds (`le`) of the `/metrics` duration histogram buckets, in microseconds:
+/// 0.5 ms to 30 s.
+pub const METRIC_BOUNDS_US: [u64; 15] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 5_000_000, 10_000_000, 30_000_000,
+];
+
 /// Default bound on tracked patterns, like `pg_stat_statements.max`.
 pub const DEFAULT_MAX_PATTERNS: usize = 5000;
 
@@ -47,8 +54,8 @@ pub struct Observation<'a> {
 ///
 /// Memory: about 13.6 KB per pattern plus its text. Almost all of it is the latency
 /// histogram (3,328 `u32` counters for 1 µs .. 1 h at 2 significant digits = 13,312 bytes);
-/// the fixed fields and key take 248 bytes, plus the map's slot overhead. The default bound
-/// of 5000 patterns is therefore ~70 MB at most.
+/// the fixed fields (with the 15 `/metrics` bucket counters) and key take 304 bytes, plus the
+/// map's slot overhead. The default bound of 5000 patterns is therefore ~70 MB at most.
 #[derive(Debug)]
 pub struct StatsStore {
     entries: HashMap<u64, Entry>,
@@ -220,13 +227,13 @@ impl StatsStore {
     }
 
     /// Per-pattern series for the `top_k` patterns by total time and one `other` series for
-    /// the rest, with cumulative counts at each of `bounds_us` (ascending).
-    pub fn metrics_snapshot(&self, top_k: usize, bounds_us: &[u64]) -> MetricsSnapshot {
+    /// the rest, with cumulative counts at each of [`METRIC_BOUNDS_US`].
+    pub fn metrics_snapshot(&self, top_k: usize) -> MetricsSnapshot {
         let mut ranked: Vec<(&u64, &Entry)> = self.entries.iter().collect();
         ranked.sort_unstable_by(|a, b| b.1.total_us.cmp(&a.1.total_us).then(a.0.cmp(b.0)));
         let empty = |label: String| SeriesCounts {
             label,
-            buckets: vec![0; bounds_us.len()],
+            buckets: vec![0; METRIC_BOUNDS_US.len()],
             ..SeriesCounts::default()
         };
         let mut series = Vec::with_capacity(top_k.min(ranked.len()) + 1);
@@ -234,10 +241,10 @@ impl StatsStore {
         for (i, (id, entry)) in ranked.into_iter().enumerate() {
             if i < top_k {
                 let mut one = empty(format!("{id:016x}"));
-                entry.add_to(&mut one, bounds_us);
+                entry.add_to(&mut one);
                 series.push(one);
             } else {
-                entry.add_to(&mut other, bounds_us);
+                entry.add_to(&mut other);
             }
         }
         for s in series.iter_mut().chain(std::iter::once(&mut other)) {
