@@ -30,18 +30,26 @@ const UTILITY: &[&str] = &[
 ];
 
 /// Classifies a statement by its first one or two words (comments and whitespace skipped).
+/// Runs for every statement the N+1 detector sees, so it compares in place, allocating nothing.
 pub fn classify(sql: &str) -> StatementClass {
-    let mut words = words(strip_leading_comments(sql));
+    let mut words = strip_leading_comments(sql)
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty());
     let first = words.next().unwrap_or_default();
     let second = words.next().unwrap_or_default();
-    match first.as_str() {
-        "begin" | "start" => StatementClass::Begin,
-        "commit" | "end" | "abort" => StatementClass::End,
-        "rollback" if second == "to" => StatementClass::Utility,
-        "rollback" => StatementClass::End,
-        "prepare" if second == "transaction" => StatementClass::End,
-        w if UTILITY.contains(&w) => StatementClass::Utility,
-        _ => StatementClass::Ordinary,
+    let is = |word: &str, keyword: &str| word.eq_ignore_ascii_case(keyword);
+    if is(first, "begin") || is(first, "start") {
+        StatementClass::Begin
+    } else if is(first, "commit") || is(first, "end") || is(first, "abort") {
+        StatementClass::End
+    } else if is(first, "rollback") {
+        if is(second, "to") { StatementClass::Utility } else { StatementClass::End }
+    } else if is(first, "prepare") && is(second, "transaction") {
+        StatementClass::End
+    } else if UTILITY.iter().any(|u| is(first, u)) {
+        StatementClass::Utility
+    } else {
+        StatementClass::Ordinary
     }
 }
 
@@ -57,14 +65,6 @@ fn strip_leading_comments(mut sql: &str) -> &str {
             return sql;
         }
     }
-}
-
-/// Lowercased leading words (ASCII letters only), at most 12 bytes each.
-fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
-    sql.split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty())
-        .take(2)
-        .map(|w| w.chars().take(12).collect::<String>().to_ascii_lowercase())
 }
 
 #[cfg(test)]
