@@ -193,12 +193,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
 }
 
-/// The proxy's runtime: `threads` workers, or one per CPU for 0.
+/// The proxy's runtime: `threads` workers, or one per CPU for 0. One thread is a
+/// current-thread runtime driven by the main thread: no scheduler shared between threads.
 fn runtime_with(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if threads > 0 {
-        builder.worker_threads(threads);
-    }
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
     builder.enable_all().build().context("starting the runtime")
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod admin;
 mod auth;
+mod binary;
 mod clients;
 mod extended;
 mod faults;
