@@ -13,9 +13,11 @@ use serde::Deserialize;
 use crate::detect::{DetectConfig, DetectConfigError};
 use crate::wire::PG_MAX_MESSAGE_LEN;
 
-/// Data-path threads unless configured: one, like PgBouncer's event loop. On the 2-core
-/// benchmark machine one thread used less CPU per transaction than one per core (the workers'
-/// wake-ups of each other cost more than the parallelism gained); see docs/benchmarks.md.
+/// Data-path threads unless configured: one, like PgBouncer's event loop, run as a
+/// current-thread runtime. On the 2-core benchmark machine one thread used less CPU per
+/// transaction than one per core (the workers' wake-ups of each other cost more than the
+/// parallelism gained), and the current-thread runtime less than a one-worker multi-thread
+/// runtime; see docs/benchmarks.md.
 pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// A configuration error, with the file and the position or key it concerns.
