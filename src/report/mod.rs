@@ -300,28 +300,15 @@ fn rank(top: &mut TopPatterns, mut patterns: Vec<MergedPattern>, pgss: &PgssSect
             && !sidecar_ids.contains(&r.pattern_id)
     });
     for row in rows {
-        let calls = u64::try_from(row.calls).unwrap_or(0);
-        let row_count = u64::try_from(row.rows).unwrap_or(0);
-        if let Some(p) = unseen.iter_mut().find(|p| p.id == row.pattern_id) {
-            p.calls += calls;
-            p.total_ms += row.total_ms;
-            p.max_ms = p.max_ms.max(row.max_ms);
-            p.rows += row_count;
-            p.mean_ms = if p.calls == 0 { 0.0 } else { p.total_ms / p.calls as f64 };
-            continue;
-        }
-        unseen.push(MergedPattern {
-            id: row.pattern_id.clone(),
-            pattern: row.query.clone(),
-            calls,
-            total_ms: row.total_ms,
-            mean_ms: row.mean_ms,
-            max_ms: row.max_ms,
-            rows: row_count,
-            errors: 0,
-            sidecars: 0,
-            source: "pg_stat_statements",
-        });
+        let at = match unseen.iter().position(|p| p.id == row.pattern_id) {
+            Some(at) => at,
+            None => {
+                unseen.push(MergedPattern::new(&row.pattern_id, &row.query, "pg_stat_statements"));
+                unseen.len() - 1
+            }
+        };
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        unseen[at].add(count(row.calls), row.total_ms, row.max_ms, count(row.rows), 0);
     }
     if !unseen.is_empty() {
         top.available = true;

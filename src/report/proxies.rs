@@ -153,14 +153,12 @@ pub struct MergedPattern {
     pub source: &'static str,
 }
 
-/// Merges patterns by id: counts and totals add up, the maximum is the largest maximum, the
-/// mean is recomputed from the sums. The result is in no particular order.
-pub fn merge_patterns<'a>(lists: impl IntoIterator<Item = &'a [ApiPattern]>) -> Vec<MergedPattern> {
-    let mut merged: HashMap<&str, MergedPattern> = HashMap::new();
-    for p in lists.into_iter().flatten() {
-        let m = merged.entry(&p.id).or_insert_with(|| MergedPattern {
-            id: p.id.clone(),
-            pattern: p.pattern.clone(),
+impl MergedPattern {
+    /// An empty entry for `id`, to [`MergedPattern::add`] observations to.
+    pub fn new(id: &str, pattern: &str, source: &'static str) -> MergedPattern {
+        MergedPattern {
+            id: id.to_string(),
+            pattern: pattern.to_string(),
             calls: 0,
             total_ms: 0.0,
             mean_ms: 0.0,
@@ -168,20 +166,33 @@ pub fn merge_patterns<'a>(lists: impl IntoIterator<Item = &'a [ApiPattern]>) -> 
             rows: 0,
             errors: 0,
             sidecars: 0,
-            source: "sidecars",
-        });
-        m.calls += p.calls;
-        m.total_ms += p.total_ms;
-        m.max_ms = m.max_ms.max(p.max_ms);
-        m.rows += p.rows;
-        m.errors += p.errors;
+            source,
+        }
+    }
+
+    /// Adds one source's counts: counts and totals add up, the maximum is the largest maximum,
+    /// the mean is recomputed from the sums.
+    pub fn add(&mut self, calls: u64, total_ms: f64, max_ms: f64, rows: u64, errors: u64) {
+        self.calls += calls;
+        self.total_ms += total_ms;
+        self.max_ms = self.max_ms.max(max_ms);
+        self.rows += rows;
+        self.errors += errors;
+        self.mean_ms = if self.calls == 0 { 0.0 } else { self.total_ms / self.calls as f64 };
+    }
+}
+
+/// Merges patterns by id (see [`MergedPattern::add`]). The result is in no particular order.
+pub fn merge_patterns<'a>(lists: impl IntoIterator<Item = &'a [ApiPattern]>) -> Vec<MergedPattern> {
+    let mut merged: HashMap<&str, MergedPattern> = HashMap::new();
+    for p in lists.into_iter().flatten() {
+        let m = merged
+            .entry(&p.id)
+            .or_insert_with(|| MergedPattern::new(&p.id, &p.pattern, "sidecars"));
+        m.add(p.calls, p.total_ms, p.max_ms, p.rows, p.errors);
         m.sidecars += 1;
     }
-    let mut all: Vec<MergedPattern> = merged.into_values().collect();
-    for m in &mut all {
-        m.mean_ms = if m.calls == 0 { 0.0 } else { m.total_ms / m.calls as f64 };
-    }
-    all
+    merged.into_values().collect()
 }
 
 /// The first `n` patterns by a key, descending, ties broken by id for a stable order.

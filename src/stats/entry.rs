@@ -31,7 +31,7 @@ pub(super) struct Entry {
     /// (`METRIC_BOUNDS_US[i-1]`, `METRIC_BOUNDS_US[i]`]; past the last bound only `calls` counts
     /// them. Kept on record so that a scrape sums 15 numbers per pattern instead of walking
     /// its histogram.
-    le_counts: [u32; METRIC_BOUNDS_US.len()],
+    le_counts: [u64; METRIC_BOUNDS_US.len()],
     rows: u64,
     errors: u64,
     /// SQLSTATE class (first two bytes) → count; at most 36² classes exist, usually a handful.
@@ -82,7 +82,7 @@ impl Entry {
         self.m2 += delta * (x - self.mean_us);
         self.hist.saturating_record(us);
         if let Some(slot) = self.le_counts.get_mut(METRIC_BOUNDS_US.partition_point(|b| *b < us)) {
-            *slot = slot.saturating_add(1);
+            *slot += 1;
         }
     }
 
@@ -166,7 +166,7 @@ impl Entry {
         series.sum_us += self.total_us;
         series.errors += self.errors;
         for (sum, n) in series.buckets.iter_mut().zip(self.le_counts) {
-            *sum += u64::from(n);
+            *sum += n;
         }
     }
 

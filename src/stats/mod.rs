@@ -54,7 +54,7 @@ pub struct Observation<'a> {
 ///
 /// Memory: about 13.6 KB per pattern plus its text. Almost all of it is the latency
 /// histogram (3,328 `u32` counters for 1 µs .. 1 h at 2 significant digits = 13,312 bytes);
-/// the fixed fields (with the 15 `/metrics` bucket counters) and key take 304 bytes, plus the
+/// the fixed fields (with the 15 `/metrics` bucket counters) and key take 368 bytes, plus the
 /// map's slot overhead. The default bound of 5000 patterns is therefore ~70 MB at most.
 #[derive(Debug)]
 pub struct StatsStore {

@@ -191,30 +191,31 @@ fn sort_orders_are_descending_per_key() {
     assert_eq!(ids(&store.top(SortKey::Max, 10)), [2, 3, 1]);
 }
 
-#[test]
-fn slowest_single_run_ranks_apart_from_mean() {
+/// Pattern 1: a steady 10 ms, 100 times. Pattern 2: 100 runs of 1 ms, except the first
+/// `spikes`, which take `spike_us`.
+fn steady_and_spiky(spikes: usize, spike_us: u64) -> StatsStore {
     let mut store = StatsStore::new(10);
-    // Pattern 1: steady 10 ms. Pattern 2: one 80 ms run among 99 of 1 ms (mean 1.79 ms).
     for _ in 0..100 {
         store.record(&obs(1, 10_000, DONE));
     }
     for i in 0..100 {
-        store.record(&obs(2, if i == 50 { 80_000 } else { 1000 }, DONE));
+        store.record(&obs(2, if i < spikes { spike_us } else { 1000 }, DONE));
     }
+    store
+}
+
+#[test]
+fn slowest_single_run_ranks_apart_from_mean() {
+    // One 80 ms run: pattern 2's mean is 1.79 ms.
+    let store = steady_and_spiky(1, 80_000);
     assert_eq!(ids(&store.top(SortKey::Mean, 10)), [1, 2]);
     assert_eq!(ids(&store.top(SortKey::Max, 10)), [2, 1]);
 }
 
 #[test]
 fn p99_and_mean_can_disagree() {
-    let mut store = StatsStore::new(10);
-    // Pattern 1: steady 10 ms. Pattern 2: mostly 1 ms with 2% at 200 ms (mean 4.98 ms).
-    for _ in 0..100 {
-        store.record(&obs(1, 10_000, DONE));
-    }
-    for i in 0..100 {
-        store.record(&obs(2, if i < 2 { 200_000 } else { 1000 }, DONE));
-    }
+    // 2% at 200 ms: pattern 2's mean is 4.98 ms.
+    let store = steady_and_spiky(2, 200_000);
     assert_eq!(ids(&store.top(SortKey::Mean, 10)), [1, 2]);
     assert_eq!(ids(&store.top(SortKey::P99, 10)), [2, 1]);
 }
@@ -261,7 +262,7 @@ fn memory_per_pattern_matches_doc_comment() {
     let histogram = entry.heap_bytes() - "SELECT * FROM t WHERE id = $1".len();
     assert_eq!(histogram, 13_312, "update the StatsStore doc comment");
     let fixed = std::mem::size_of::<Entry>() + std::mem::size_of::<u64>();
-    assert!(fixed <= 304, "fixed part {fixed} bytes: update the doc comment");
+    assert!(fixed <= 368, "fixed part {fixed} bytes: update the doc comment");
 }
 
 #[test]
