@@ -1,27 +1,26 @@
 //! The analysis thread: drains statement events, turns each into a pattern, records its
 //! statistics and shows it to the detectors.
 //!
-//! It runs on its own thread (see `sidecar`), off the runtime that relays bytes; the data path
-//! only ever `try_send`s.
+//! It runs on its own thread (see `sidecar`), off the threads that relay bytes; those hand
+//! over batches of events and never wait.
 //! The thread never waits on the queue itself: it wakes on a short timer and drains what
-//! arrived since. A receiver parked in `recv` would have every `try_send` wake it, and that
+//! arrived since. A receiver parked in `recv` would have every send wake it, and that
 //! cross-thread wake-up cost more per statement than the analysis (see docs/benchmarks.md);
-//! with the timer, a send is an atomic push and nothing else.
+//! with the timer, a send is a queue push and nothing else.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::time::MissedTickBehavior;
 
 use crate::detect::{Detectors, ExplainRequest};
-use crate::event::{EventCounters, StatementEvent};
+use crate::event::{EventCounters, EventReceiver, StatementEvent};
 use crate::fingerprint::{Fingerprinter, split_statements};
 use crate::stats::{Observation, StatsStore};
 
-/// Events handled per lock of the shared state.
-const BATCH: usize = 256;
 /// How often the queue is drained. Bounds how late a statement shows up in the API.
 const DRAIN: Duration = Duration::from_millis(10);
 /// How often time-based detector state (idle bursts) is flushed.
@@ -39,18 +38,17 @@ pub struct Analysis {
 }
 
 /// Runs until every [`crate::event::EventSender`] is gone and the queue is empty.
-pub async fn run(mut events: mpsc::Receiver<StatementEvent>, mut analysis: Analysis) {
-    let mut batch = Vec::with_capacity(BATCH);
+pub async fn run(mut events: EventReceiver, mut analysis: Analysis) {
     let mut drain = tokio::time::interval(DRAIN);
     drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_tick = Instant::now();
     loop {
         drain.tick().await;
         loop {
-            match drain_some(&mut events, &mut batch) {
-                Drained::Some => analysis.observe_batch(&mut batch),
-                Drained::Empty => break,
-                Drained::Closed => return,
+            match events.try_recv() {
+                Ok(batch) => analysis.observe_batch(batch),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
             }
         }
         if last_tick.elapsed() >= TICK {
@@ -60,38 +58,15 @@ pub async fn run(mut events: mpsc::Receiver<StatementEvent>, mut analysis: Analy
     }
 }
 
-enum Drained {
-    Some,
-    Empty,
-    Closed,
-}
-
-/// Moves up to [`BATCH`] queued events into `batch` without waiting.
-fn drain_some(
-    events: &mut mpsc::Receiver<StatementEvent>,
-    batch: &mut Vec<StatementEvent>,
-) -> Drained {
-    while batch.len() < BATCH {
-        match events.try_recv() {
-            Ok(event) => batch.push(event),
-            Err(mpsc::error::TryRecvError::Empty) => break,
-            Err(mpsc::error::TryRecvError::Disconnected) if batch.is_empty() => {
-                return Drained::Closed;
-            }
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-        }
-    }
-    if batch.is_empty() { Drained::Empty } else { Drained::Some }
-}
-
 impl Analysis {
-    fn observe_batch(&mut self, batch: &mut Vec<StatementEvent>) {
+    /// Handles one batch from a relay thread under one lock of the shared state.
+    fn observe_batch(&mut self, batch: Vec<StatementEvent>) {
         let now = Instant::now();
         let mut store = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
         let mut detectors = self.detectors.lock().unwrap_or_else(PoisonError::into_inner);
         let n = batch.len() as u64;
-        for event in batch.drain(..) {
-            observe(&event, &mut self.fingerprinter, &mut store, &mut detectors, now);
+        for event in &batch {
+            observe(event, &mut self.fingerprinter, &mut store, &mut detectors, now);
         }
         self.counters.analyzed.fetch_add(n, Ordering::Relaxed);
         for request in detectors.take_explain_requests() {
@@ -115,7 +90,11 @@ pub fn observe(
     detectors: &mut Detectors,
     now: Instant,
 ) {
-    let text = String::from_utf8_lossy(&event.sql);
+    // Valid UTF-8 (nearly always) is checked by the fast path; only invalid text is copied.
+    let text = match std::str::from_utf8(&event.sql) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(&event.sql),
+    };
     let statement = statement_of(&text, event.stmt_index);
     let pattern = fingerprinter.fingerprint(statement);
     store.record(&Observation {

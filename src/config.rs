@@ -13,11 +13,9 @@ use serde::Deserialize;
 use crate::detect::{DetectConfig, DetectConfigError};
 use crate::wire::PG_MAX_MESSAGE_LEN;
 
-/// Data-path threads unless configured: one, like PgBouncer's event loop, run as a
-/// current-thread runtime. On the 2-core benchmark machine one thread used less CPU per
-/// transaction than one per core (the workers' wake-ups of each other cost more than the
-/// parallelism gained), and the current-thread runtime less than a one-worker multi-thread
-/// runtime; see docs/benchmarks.md.
+/// Relay threads unless configured: one, like PgBouncer's event loop. On the 2-core
+/// benchmark machine one thread used less CPU per transaction than one per core (the threads'
+/// wake-ups of each other cost more than the parallelism gained); see docs/benchmarks.md.
 pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// A configuration error, with the file and the position or key it concerns.
@@ -158,7 +156,7 @@ pub struct Config {
     pub startup_timeout: Duration,
     pub shutdown_grace: Duration,
     pub max_prepared_per_connection: usize,
-    /// Data-path threads; 0 = one per CPU.
+    /// Relay threads (each one epoll loop); 0 = one per CPU.
     pub worker_threads: usize,
     pub event_queue: usize,
     pub max_patterns: usize,
@@ -175,6 +173,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// How many relay threads to run: `worker_threads`, with 0 resolved to the CPU count.
+    pub fn relay_threads(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
     /// Settings for an in-process proxy in front of `upstream` on ephemeral loopback ports.
     pub fn for_upstream(upstream: impl Into<String>) -> Config {
         let overrides = Overrides {

@@ -67,38 +67,124 @@ pub struct StatementEvent {
 /// Counters the data path updates without locks.
 #[derive(Debug, Default)]
 pub struct EventCounters {
+    /// Events the trackers produced. A relay thread collects them into a batch before it
+    /// sends them, so `collected - sent - dropped` are still waiting in a relay thread.
+    pub collected: AtomicU64,
     pub sent: AtomicU64,
     pub dropped: AtomicU64,
     /// Events the analysis thread has finished with (so `sent - analyzed` are still queued).
     pub analyzed: AtomicU64,
 }
 
-/// The data path's end of the event queue. Cloned into every session.
+/// The data path's end of the event queue. Cloned into every relay thread.
+///
+/// Events cross in batches: a relay thread collects the events of many statements and hands
+/// them over in one message, so the two threads touch shared memory once per batch, not once
+/// per statement. The bound is still counted in events: `sent - analyzed` are queued.
 #[derive(Debug, Clone)]
 pub struct EventSender {
-    tx: mpsc::Sender<StatementEvent>,
+    tx: mpsc::UnboundedSender<Vec<StatementEvent>>,
     counters: Arc<EventCounters>,
+    capacity: u64,
 }
 
-/// Creates the bounded event queue.
-pub fn channel(
-    capacity: usize,
-) -> (EventSender, mpsc::Receiver<StatementEvent>, Arc<EventCounters>) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
+/// The analysis path's end of the event queue.
+pub type EventReceiver = mpsc::UnboundedReceiver<Vec<StatementEvent>>;
+
+/// Creates the event queue, bounded at `capacity` events.
+pub fn channel(capacity: usize) -> (EventSender, EventReceiver, Arc<EventCounters>) {
+    let (tx, rx) = mpsc::unbounded_channel();
     let counters = Arc::new(EventCounters::default());
-    (EventSender { tx, counters: counters.clone() }, rx, counters)
+    let capacity = capacity.max(1) as u64;
+    (EventSender { tx, counters: counters.clone(), capacity }, rx, counters)
 }
 
 impl EventSender {
-    /// Hands the event to the analysis path, or drops and counts it if the queue is full.
-    pub fn send(&self, event: StatementEvent) {
-        match self.tx.try_send(event) {
-            Ok(()) => self.counters.sent.fetch_add(1, Ordering::Relaxed),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed)
-            }
+    /// Hands the batch to the analysis path (leaving `batch` empty), or drops and counts it
+    /// if the queue cannot take all of it. Never waits.
+    pub fn send_batch(&self, batch: &mut Vec<StatementEvent>) {
+        let n = batch.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let c = &self.counters;
+        let queued =
+            c.sent.load(Ordering::Relaxed).saturating_sub(c.analyzed.load(Ordering::Relaxed));
+        if queued + n > self.capacity {
+            c.dropped.fetch_add(n, Ordering::Relaxed);
+            batch.clear();
+            return;
+        }
+        // Counted before the send, so the analysis side never sees more analyzed than sent.
+        c.sent.fetch_add(n, Ordering::Relaxed);
+        if self.tx.send(std::mem::take(batch)).is_err() {
             // Analysis is off (`[analysis] enabled = false`) or stopped: nothing to count.
-            Err(mpsc::error::TrySendError::Closed(_)) => 0,
-        };
+            c.sent.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts events a relay thread collected for its next batch.
+    pub fn collected(&self, n: usize) {
+        self.counters.collected.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Hands one event over, as a batch of one.
+    pub fn send(&self, event: StatementEvent) {
+        self.collected(1);
+        self.send_batch(&mut vec![event]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> StatementEvent {
+        StatementEvent {
+            conn_id: 1,
+            session: Arc::new(SessionInfo::default()),
+            sql: Bytes::from_static(b"SELECT 1"),
+            stmt_index: 0,
+            extended: false,
+            params_hash: 0,
+            duration_us: 10,
+            outcome: Outcome::Done { rows: Some(1) },
+            tx: TxState::Idle,
+            finished_at: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn batches_cross_whole_and_the_bound_counts_events() {
+        let (sender, mut receiver, counters) = channel(5);
+        let mut batch = vec![event(), event(), event()];
+        sender.collected(3);
+        sender.send_batch(&mut batch);
+        assert!(batch.is_empty(), "a sent batch is taken");
+        // 3 queued: 3 more would pass the bound of 5, so the whole batch is dropped.
+        let mut batch = vec![event(), event(), event()];
+        sender.send_batch(&mut batch);
+        assert!(batch.is_empty(), "a dropped batch is cleared");
+        sender.send(event());
+        assert_eq!(counters.sent.load(Ordering::Relaxed), 4);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.collected.load(Ordering::Relaxed), 4, "send() counts itself");
+        assert_eq!(receiver.try_recv().map(|b| b.len()).ok(), Some(3));
+        assert_eq!(receiver.try_recv().map(|b| b.len()).ok(), Some(1));
+        // Once analysed, the room is back.
+        counters.analyzed.fetch_add(4, Ordering::Relaxed);
+        sender.send_batch(&mut vec![event(); 5]);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(receiver.try_recv().map(|b| b.len()).ok(), Some(5));
+    }
+
+    #[test]
+    fn a_closed_queue_counts_nothing() {
+        let (sender, receiver, counters) = channel(5);
+        drop(receiver);
+        sender.send_batch(&mut vec![event(), event()]);
+        sender.send(event());
+        assert_eq!(counters.sent.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
     }
 }

@@ -67,7 +67,7 @@ struct ProxyArgs {
     /// Most client connections at once [default: 1000].
     #[arg(long, env = "PGSCOPE_MAX_CLIENT_CONNECTIONS")]
     max_client_connections: Option<usize>,
-    /// Threads relaying bytes; 0 = one per CPU [default: 1].
+    /// Threads relaying bytes, each one epoll loop; 0 = one per CPU [default: 1].
     #[arg(long, env = "PGSCOPE_WORKER_THREADS")]
     worker_threads: Option<usize>,
     /// Rules file (thresholds, lint rules) [default: built-in, as rules/default.toml].
@@ -134,7 +134,10 @@ fn main() -> ExitCode {
     init_tracing(if matches!(cli.command, Command::Demo) { "error" } else { "info" });
     let result = match cli.command {
         Command::Proxy(args) => proxy_config(args).and_then(|config| {
-            let rt = runtime_with(config.worker_threads)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
             rt.block_on(proxy(config))
         }),
         Command::Demo => runtime().and_then(|rt| Ok(rt.block_on(pgscope::demo::run())?)),
@@ -191,21 +194,6 @@ fn init_tracing(default: &str) {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
-}
-
-/// The proxy's runtime: `threads` workers, or one per CPU for 0. One thread is a
-/// current-thread runtime driven by the main thread: no scheduler shared between threads.
-fn runtime_with(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = match threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        n => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-    };
-    builder.enable_all().build().context("starting the runtime")
 }
 
 fn proxy_config(args: ProxyArgs) -> anyhow::Result<Config> {

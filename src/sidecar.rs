@@ -62,7 +62,7 @@ impl Sidecar {
         } else {
             None // dropping the receiver closes the queue: sends become no-ops
         };
-        let mut ctx = ProxyContext::new(config.clone(), sender);
+        let mut ctx = ProxyContext::new(config.clone(), sender)?;
         ctx.admin = config.admin_password.clone().map(|password| {
             let state = AdminState {
                 stats: stats.clone(),
@@ -135,7 +135,7 @@ impl Sidecar {
 /// Starts the analysis thread. It ends when `stop` turns true or every event sender is gone
 /// (the proxy and its sessions ended).
 fn spawn_analysis(
-    receiver: tokio::sync::mpsc::Receiver<crate::event::StatementEvent>,
+    receiver: crate::event::EventReceiver,
     analysis: Analysis,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {

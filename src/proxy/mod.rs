@@ -6,6 +6,7 @@
 
 mod clients;
 mod handshake;
+mod relay;
 mod session;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::event::EventSender;
 use crate::wire;
+use relay::RelayPool;
 
 pub use clients::{ClientInfo, ClientRegistry};
 pub use handshake::{ADMIN_DATABASE, HandshakeError};
@@ -55,19 +57,24 @@ pub struct ProxyContext {
     pub counters: Arc<ProxyCounters>,
     pub clients: Arc<ClientRegistry>,
     pub admin: Option<Arc<dyn AdminConsole>>,
+    relays: RelayPool,
     next_conn_id: AtomicU64,
 }
 
 impl ProxyContext {
-    pub fn new(config: Arc<Config>, events: EventSender) -> Self {
-        ProxyContext {
+    /// Starts the relay threads (`config.relay_threads`) too.
+    pub fn new(config: Arc<Config>, events: EventSender) -> std::io::Result<Self> {
+        let counters = Arc::new(ProxyCounters::default());
+        let relays = RelayPool::start(config.relay_threads(), &events, &counters)?;
+        Ok(ProxyContext {
             config,
             events,
-            counters: Arc::new(ProxyCounters::default()),
+            counters,
             clients: Arc::new(ClientRegistry::default()),
             admin: None,
+            relays,
             next_conn_id: AtomicU64::new(1),
-        }
+        })
     }
 }
 
@@ -101,6 +108,8 @@ pub async fn serve(
     if drained.await.is_err() {
         info!("shutdown grace period over; closing remaining sessions");
     }
+    let relays = ctx.clone();
+    let _ = tokio::task::spawn_blocking(move || relays.relays.stop()).await;
     Ok(())
 }
 

@@ -1,29 +1,21 @@
-//! A session after the client's startup packet: connect upstream, forward the packet, then
-//! relay frames both ways unchanged while the tracker follows them.
-//!
-//! Each direction is a [`Pump`] that owns its buffer: read, split into frames, show the
-//! tracker what it asks for, write the same bytes on. The two pumps run concurrently so that
-//! neither direction's backpressure can stall the other; a pump that cannot write stops
-//! reading, so a slow client slows its server instead of growing a buffer.
+//! A session after the client's startup packet: connect upstream, forward the packet, hand
+//! both sockets to a relay thread ([`super::relay`]), and when the relay is over, tell the
+//! client about a protocol error and cancel a query it abandoned.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use super::ProxyContext;
 use super::handshake::Startup;
+use super::relay::NewSession;
 use crate::config::Config;
-use crate::event::EventSender;
 use crate::tracker::{Tracker, TrackerLimits};
-use crate::wire::{self, FrameError, PG_MAX_MESSAGE_LEN, Splitter};
-
-/// Read size, and the spare room kept in a pump's buffer.
-const READ_CHUNK: usize = 16 * 1024;
+use crate::wire::{self, FrameError, PG_MAX_MESSAGE_LEN};
 
 /// Why a session ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +56,23 @@ pub async fn run(
         max_prepared: config.max_prepared_per_connection,
         ..TrackerLimits::default()
     };
-    let tracker = Mutex::new(Tracker::new(conn_id, startup.info, limits, Instant::now()));
-    let end = relay(&mut client, &mut server, startup.leftover, &tracker, ctx).await;
-    let tracker = tracker.into_inner().unwrap_or_else(PoisonError::into_inner);
-    finish(end, &mut client, &tracker, ctx).await
+    let (done, finished) = oneshot::channel();
+    ctx.relays.relay(NewSession {
+        client: client.into_std().map_err(SessionError::ClientIo)?,
+        server: server.into_std().map_err(SessionError::ServerIo)?,
+        leftover: startup.leftover.to_vec(),
+        tracker: Tracker::new(conn_id, startup.info, limits, Instant::now()),
+        max_client_message: config.max_message_bytes,
+        max_server_message: PG_MAX_MESSAGE_LEN,
+        done,
+    });
+    // No answer: the relay threads stopped (shutdown) and closed the session.
+    let Ok(finished) = finished.await else {
+        return Ok(());
+    };
+    let mut client = TcpStream::from_std(finished.client).map_err(SessionError::ClientIo)?;
+    let _server = finished.server; // open until the abandoned query is cancelled
+    finish(finished.end, &mut client, &finished.tracker, ctx).await
 }
 
 async fn connect_upstream(config: &Config) -> Result<TcpStream, SessionError> {
@@ -84,26 +89,9 @@ async fn connect_upstream(config: &Config) -> Result<TcpStream, SessionError> {
 }
 
 /// Which side ended the relay, and how.
-enum End {
+pub enum End {
     Client(Result<(), SessionError>),
     Server(Result<(), SessionError>),
-}
-
-async fn relay(
-    client: &mut TcpStream,
-    server: &mut TcpStream,
-    leftover: BytesMut,
-    tracker: &Mutex<Tracker>,
-    ctx: &ProxyContext,
-) -> End {
-    let (mut client_rx, mut client_tx) = client.split();
-    let (mut server_rx, mut server_tx) = server.split();
-    let mut upstream = Pump::new(leftover, ctx.config.max_message_bytes, Side::Client, ctx);
-    let mut downstream = Pump::new(BytesMut::new(), PG_MAX_MESSAGE_LEN, Side::Server, ctx);
-    tokio::select! {
-        r = upstream.run(&mut client_rx, &mut server_tx, tracker) => End::Client(r),
-        r = downstream.run(&mut server_rx, &mut client_tx, tracker) => End::Server(r),
-    }
 }
 
 /// After the relay: tell the client about a protocol error, and make sure a query the client
@@ -155,105 +143,4 @@ pub async fn forward_cancel(config: &Config, packet: &[u8]) -> Result<(), Sessio
     let mut sink = [0u8; 16];
     let _ = tokio::time::timeout(Duration::from_secs(5), server.read(&mut sink)).await;
     Ok(())
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Client,
-    Server,
-}
-
-/// One direction of a session.
-struct Pump<'a> {
-    buf: BytesMut,
-    splitter: Splitter,
-    side: Side,
-    events: &'a EventSender,
-    bytes: &'a AtomicU64,
-}
-
-impl<'a> Pump<'a> {
-    fn new(seed: BytesMut, max_len: u32, side: Side, ctx: &'a ProxyContext) -> Self {
-        let mut buf = seed;
-        buf.reserve(READ_CHUNK);
-        let bytes = match side {
-            Side::Client => &ctx.counters.bytes_from_clients,
-            Side::Server => &ctx.counters.bytes_from_server,
-        };
-        Pump { buf, splitter: Splitter::new(max_len), side, events: &ctx.events, bytes }
-    }
-
-    /// Forwards until the source closes (`Ok`) or something fails.
-    async fn run<R, W>(
-        &mut self,
-        src: &mut R,
-        dst: &mut W,
-        tracker: &Mutex<Tracker>,
-    ) -> Result<(), SessionError>
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        loop {
-            let progress = self.scan(tracker).map_err(|e| self.protocol_error(e))?;
-            if progress.forward > 0 {
-                dst.write_all(&self.buf[..progress.forward])
-                    .await
-                    .map_err(|e| self.write_error(e))?;
-                self.buf.advance(progress.forward);
-                self.bytes.fetch_add(progress.forward as u64, Ordering::Relaxed);
-            }
-            self.make_room(progress.need);
-            if src.read_buf(&mut self.buf).await.map_err(|e| self.read_error(e))? == 0 {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Shows the tracker the frames in the buffer and sends the events it produced.
-    fn scan(&mut self, tracker: &Mutex<Tracker>) -> Result<wire::Progress, FrameError> {
-        let now = Instant::now();
-        let mut t = tracker.lock().unwrap_or_else(PoisonError::into_inner);
-        let progress = match self.side {
-            Side::Client => self
-                .splitter
-                .scan(&self.buf, Tracker::client_peek, |tag, body, _| t.on_client(tag, body, now)),
-            Side::Server => self
-                .splitter
-                .scan(&self.buf, Tracker::server_peek, |tag, body, _| t.on_server(tag, body, now)),
-        };
-        for event in t.drain_events() {
-            self.events.send(event);
-        }
-        progress
-    }
-
-    /// Keeps the buffer able to take the next read, and the bytes a frame head still needs.
-    fn make_room(&mut self, need: usize) {
-        let want = need.saturating_sub(self.buf.len()).max(READ_CHUNK);
-        if self.buf.capacity() - self.buf.len() < want / 2 {
-            self.buf.reserve(want);
-        }
-    }
-
-    fn protocol_error(&self, e: FrameError) -> SessionError {
-        match self.side {
-            Side::Client => SessionError::ClientProtocol(e),
-            Side::Server => SessionError::ServerProtocol(e),
-        }
-    }
-
-    fn read_error(&self, e: std::io::Error) -> SessionError {
-        match self.side {
-            Side::Client => SessionError::ClientIo(e),
-            Side::Server => SessionError::ServerIo(e),
-        }
-    }
-
-    fn write_error(&self, e: std::io::Error) -> SessionError {
-        match self.side {
-            Side::Client => SessionError::ServerIo(e),
-            Side::Server => SessionError::ClientIo(e),
-        }
-    }
 }

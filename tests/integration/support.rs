@@ -80,10 +80,11 @@ impl Env {
         }
     }
 
-    /// True when every event the data path sent has been analysed.
+    /// True when every event the trackers produced has been analysed (or dropped).
     pub fn settled(&self) -> bool {
         let c = &self.sidecar.event_counters;
-        c.analyzed.load(Ordering::Relaxed) >= c.sent.load(Ordering::Relaxed)
+        let done = c.analyzed.load(Ordering::Relaxed) + c.dropped.load(Ordering::Relaxed);
+        done >= c.collected.load(Ordering::Relaxed)
     }
 
     /// Waits (up to 10 s) until the analysis path has caught up with the data path.

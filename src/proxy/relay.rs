@@ -1,0 +1,527 @@
+//! The relay threads: each runs one `mio` event loop over the sessions handed to it, and
+//! forwards their bytes both ways while the tracker follows them.
+//!
+//! The handshake, the upstream connect and the end of a session (error replies, cancelling an
+//! abandoned query) stay on the tokio runtime; only the steady state lives here. That state is
+//! a loop of `read`, frame scan, `write` per readable socket, the same syscalls PgBouncer
+//! makes, without a task, waker or scheduler between them (docs/benchmarks.md measures the
+//! difference).
+//!
+//! Each direction of a session keeps one buffer. It reads from its source only when everything
+//! it approved has been written to its destination, so a slow reader stops its peer from being
+//! read instead of growing a buffer.
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use tokio::sync::oneshot;
+use tracing::warn;
+
+use super::ProxyCounters;
+use super::session::{End, SessionError};
+use crate::event::{EventSender, StatementEvent};
+use crate::tracker::Tracker;
+use crate::wire::{FrameError, Splitter};
+
+/// Read size, and the spare room kept in a direction's buffer.
+const READ_CHUNK: usize = 16 * 1024;
+/// An idle buffer that grew past this (a large message went through) is given back.
+const KEEP_CAPACITY: usize = 256 * 1024;
+const WAKER: Token = Token(usize::MAX);
+/// Events collected before they are handed to the analysis thread in one batch...
+const BATCH_EVENTS: usize = 64;
+/// ...or after this long, whichever comes first. Bounds how late a statement reaches analysis.
+const BATCH_AGE: Duration = Duration::from_millis(5);
+
+/// A session ready to relay: both sockets connected, the startup packet already forwarded.
+pub struct NewSession {
+    pub client: std::net::TcpStream,
+    pub server: std::net::TcpStream,
+    /// Bytes the client sent after its startup packet.
+    pub leftover: Vec<u8>,
+    pub tracker: Tracker,
+    /// Largest message accepted from the client.
+    pub max_client_message: u32,
+    /// Largest message accepted from the server.
+    pub max_server_message: u32,
+    pub done: oneshot::Sender<Finished>,
+}
+
+/// A session the relay is done with, handed back for its ending.
+pub struct Finished {
+    pub end: End,
+    pub tracker: Tracker,
+    pub client: std::net::TcpStream,
+    pub server: std::net::TcpStream,
+}
+
+enum Command {
+    Start(Box<NewSession>),
+    Stop,
+}
+
+/// The relay threads of one proxy. Sessions are spread over them in turn.
+pub struct RelayPool {
+    threads: Vec<RelayThread>,
+    next: AtomicUsize,
+}
+
+struct RelayThread {
+    commands: mpsc::Sender<Command>,
+    waker: Arc<Waker>,
+    join: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl RelayPool {
+    /// Starts `threads` relay threads (at least one).
+    pub fn start(
+        threads: usize,
+        events: &EventSender,
+        counters: &Arc<ProxyCounters>,
+    ) -> std::io::Result<RelayPool> {
+        let mut started = Vec::with_capacity(threads.max(1));
+        for i in 0..threads.max(1) {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let (commands, inbox) = mpsc::channel();
+            let mut relay = Relay::new(poll, inbox, events.clone(), counters.clone());
+            let join = std::thread::Builder::new()
+                .name(format!("pgscope-relay-{i}"))
+                .spawn(move || relay.run())?;
+            started.push(RelayThread { commands, waker, join: Mutex::new(Some(join)) });
+        }
+        Ok(RelayPool { threads: started, next: AtomicUsize::new(0) })
+    }
+
+    /// Hands a session to the next relay thread. Its `done` is dropped unanswered when the
+    /// relay threads have stopped.
+    pub fn relay(&self, session: NewSession) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
+        let thread = &self.threads[i];
+        if thread.commands.send(Command::Start(Box::new(session))).is_ok() {
+            let _ = thread.waker.wake();
+        }
+    }
+
+    /// Closes every session still relayed and ends the threads.
+    pub fn stop(&self) {
+        for thread in &self.threads {
+            if thread.commands.send(Command::Stop).is_ok() {
+                let _ = thread.waker.wake();
+            }
+        }
+        for thread in &self.threads {
+            let join = thread.join.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(join) = join {
+                let _ = join.join();
+            }
+        }
+    }
+}
+
+impl Drop for RelayPool {
+    fn drop(&mut self) {
+        for thread in &self.threads {
+            if thread.commands.send(Command::Stop).is_ok() {
+                let _ = thread.waker.wake();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RelayPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayPool").field("threads", &self.threads.len()).finish()
+    }
+}
+
+/// One relay thread's state.
+struct Relay {
+    poll: Poll,
+    inbox: mpsc::Receiver<Command>,
+    events: EventSender,
+    counters: Arc<ProxyCounters>,
+    sessions: Vec<Option<Session>>,
+    free: Vec<usize>,
+    /// Events not yet handed over, and when the first of them was collected.
+    outbox: Vec<StatementEvent>,
+    outbox_since: Option<Instant>,
+}
+
+impl Relay {
+    fn new(
+        poll: Poll,
+        inbox: mpsc::Receiver<Command>,
+        events: EventSender,
+        counters: Arc<ProxyCounters>,
+    ) -> Self {
+        Relay {
+            poll,
+            inbox,
+            events,
+            counters,
+            sessions: Vec::new(),
+            free: Vec::new(),
+            outbox: Vec::with_capacity(BATCH_EVENTS),
+            outbox_since: None,
+        }
+    }
+
+    fn run(&mut self) {
+        let mut ready = Events::with_capacity(256);
+        loop {
+            let timeout = self.outbox_since.map(|since| BATCH_AGE.saturating_sub(since.elapsed()));
+            if let Err(e) = self.poll.poll(&mut ready, timeout) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                warn!(error = %e, "relay event loop failed; closing its sessions");
+                self.flush();
+                return;
+            }
+            for event in ready.iter() {
+                if event.token() == WAKER {
+                    continue;
+                }
+                let slot = event.token().0 / 2;
+                let Some(Some(session)) = self.sessions.get_mut(slot) else {
+                    continue;
+                };
+                let conn = if event.token().0 % 2 == 0 {
+                    &mut session.client
+                } else {
+                    &mut session.server
+                };
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    conn.readable = true;
+                }
+                if event.is_writable() || event.is_write_closed() || event.is_error() {
+                    conn.writable = true;
+                }
+                let mut ctx = Shared {
+                    events: &self.events,
+                    outbox: &mut self.outbox,
+                    counters: &self.counters,
+                };
+                if let Some(end) = session.drive(&mut ctx) {
+                    self.close(slot, end);
+                }
+            }
+            self.maybe_flush();
+            if !self.take_commands() {
+                self.flush();
+                return;
+            }
+        }
+    }
+
+    /// Hands the collected events over when there are enough of them or the oldest has
+    /// waited long enough.
+    fn maybe_flush(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        match self.outbox_since {
+            Some(since) if self.outbox.len() < BATCH_EVENTS && since.elapsed() < BATCH_AGE => {}
+            None if self.outbox.len() < BATCH_EVENTS => self.outbox_since = Some(Instant::now()),
+            _ => self.flush(),
+        }
+    }
+
+    fn flush(&mut self) {
+        self.events.send_batch(&mut self.outbox);
+        self.outbox.reserve(BATCH_EVENTS);
+        self.outbox_since = None;
+    }
+
+    /// Starts new sessions; false when told to stop.
+    fn take_commands(&mut self) -> bool {
+        loop {
+            match self.inbox.try_recv() {
+                Ok(Command::Start(new)) => self.open(*new),
+                Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => return false,
+                Err(mpsc::TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn open(&mut self, new: NewSession) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.sessions.push(None);
+            self.sessions.len() - 1
+        });
+        let mut session = Session {
+            client: Conn::new(TcpStream::from_std(new.client)),
+            server: Conn::new(TcpStream::from_std(new.server)),
+            up: Direction::new(&new.leftover, new.max_client_message, Side::Client),
+            down: Direction::new(&[], new.max_server_message, Side::Server),
+            tracker: new.tracker,
+            done: Some(new.done),
+        };
+        let registered = register(self.poll.registry(), &mut session, slot);
+        self.sessions[slot] = Some(session);
+        if let Err(e) = registered {
+            self.close(slot, End::Client(Err(SessionError::ClientIo(e))));
+            return;
+        }
+        // Bytes the client sent with its startup packet are scanned and forwarded now; the
+        // sockets' first readiness events follow.
+        let mut ctx =
+            Shared { events: &self.events, outbox: &mut self.outbox, counters: &self.counters };
+        let end = self.sessions[slot].as_mut().and_then(|s| s.drive(&mut ctx));
+        if let Some(end) = end {
+            self.close(slot, end);
+        }
+    }
+
+    fn close(&mut self, slot: usize, end: End) {
+        let Some(mut session) = self.sessions.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(slot);
+        let registry = self.poll.registry();
+        let _ = registry.deregister(&mut session.client.sock);
+        let _ = registry.deregister(&mut session.server.sock);
+        if let Some(done) = session.done.take() {
+            let _ = done.send(Finished {
+                end,
+                tracker: session.tracker,
+                client: session.client.sock.into(),
+                server: session.server.sock.into(),
+            });
+        }
+    }
+}
+
+fn register(registry: &Registry, session: &mut Session, slot: usize) -> std::io::Result<()> {
+    let both = Interest::READABLE | Interest::WRITABLE;
+    registry.register(&mut session.client.sock, Token(slot * 2), both)?;
+    registry.register(&mut session.server.sock, Token(slot * 2 + 1), both)
+}
+
+/// What every session of a relay thread shares.
+struct Shared<'a> {
+    events: &'a EventSender,
+    outbox: &'a mut Vec<StatementEvent>,
+    counters: &'a ProxyCounters,
+}
+
+/// One socket and what its last readiness events said. Both start true: a fresh socket may
+/// already hold data, and trying costs one `EAGAIN` at most.
+struct Conn {
+    sock: TcpStream,
+    readable: bool,
+    writable: bool,
+}
+
+impl Conn {
+    fn new(sock: TcpStream) -> Self {
+        Conn { sock, readable: true, writable: true }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
+
+struct Session {
+    client: Conn,
+    server: Conn,
+    /// Client to server.
+    up: Direction,
+    /// Server to client.
+    down: Direction,
+    tracker: Tracker,
+    done: Option<oneshot::Sender<Finished>>,
+}
+
+impl Session {
+    /// Moves bytes both ways as far as the sockets allow; `Some` when the session is over.
+    fn drive(&mut self, ctx: &mut Shared<'_>) -> Option<End> {
+        match self.up.pump(&mut self.client, &mut self.server, &mut self.tracker, ctx) {
+            Ok(Flow::Open) => {}
+            Ok(Flow::Closed) => return Some(End::Client(Ok(()))),
+            Err(e) => return Some(End::Client(Err(e))),
+        }
+        match self.down.pump(&mut self.server, &mut self.client, &mut self.tracker, ctx) {
+            Ok(Flow::Open) => None,
+            Ok(Flow::Closed) => Some(End::Server(Ok(()))),
+            Err(e) => Some(End::Server(Err(e))),
+        }
+    }
+}
+
+enum Flow {
+    Open,
+    /// The source closed its end.
+    Closed,
+}
+
+/// One direction of a session: the bytes read from its source and not yet written on.
+struct Direction {
+    /// `buf[start..end]` holds the bytes; the first `approved` of them are whole frames (or a
+    /// streaming frame's body) the tracker has seen, waiting to be written.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    approved: usize,
+    /// Bytes the next scan needs in the buffer (a frame head the tracker reads whole).
+    need: usize,
+    splitter: Splitter,
+    side: Side,
+    scanned_seed: bool,
+}
+
+impl Direction {
+    fn new(seed: &[u8], max_len: u32, side: Side) -> Self {
+        let mut buf = vec![0; READ_CHUNK.max(seed.len() + READ_CHUNK)];
+        buf[..seed.len()].copy_from_slice(seed);
+        Direction {
+            buf,
+            start: 0,
+            end: seed.len(),
+            approved: 0,
+            need: 0,
+            splitter: Splitter::new(max_len),
+            side,
+            scanned_seed: seed.is_empty(),
+        }
+    }
+
+    /// Writes what is approved, then reads and scans, until a socket would block.
+    fn pump(
+        &mut self,
+        src: &mut Conn,
+        dst: &mut Conn,
+        tracker: &mut Tracker,
+        ctx: &mut Shared<'_>,
+    ) -> Result<Flow, SessionError> {
+        if !self.scanned_seed {
+            self.scanned_seed = true;
+            self.scan(tracker, ctx)?;
+        }
+        loop {
+            if self.approved > 0 {
+                if !dst.writable {
+                    return Ok(Flow::Open);
+                }
+                match dst.sock.write(&self.buf[self.start..self.start + self.approved]) {
+                    Ok(0) => return Err(self.write_error(ErrorKind::WriteZero.into())),
+                    Ok(n) => {
+                        self.start += n;
+                        self.approved -= n;
+                        self.bytes(ctx).fetch_add(n as u64, Ordering::Relaxed);
+                        continue;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        dst.writable = false;
+                        return Ok(Flow::Open);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(self.write_error(e)),
+                }
+            }
+            if !src.readable {
+                return Ok(Flow::Open);
+            }
+            let spare = self.make_room();
+            match src.sock.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(Flow::Closed),
+                Ok(n) => {
+                    self.end += n;
+                    // A short read emptied the socket; epoll reports the next arrival.
+                    if n < spare {
+                        src.readable = false;
+                    }
+                    self.scan(tracker, ctx)?;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    src.readable = false;
+                    return Ok(Flow::Open);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.read_error(e)),
+            }
+        }
+    }
+
+    /// Shows the tracker the unscanned frames and sends the events it produced.
+    fn scan(&mut self, tracker: &mut Tracker, ctx: &mut Shared<'_>) -> Result<(), SessionError> {
+        let now = Instant::now();
+        let bytes = &self.buf[self.start..self.end];
+        let progress = match self.side {
+            Side::Client => self.splitter.scan(bytes, Tracker::client_peek, |tag, body, _| {
+                tracker.on_client(tag, body, now)
+            }),
+            Side::Server => self.splitter.scan(bytes, Tracker::server_peek, |tag, body, _| {
+                tracker.on_server(tag, body, now)
+            }),
+        };
+        let before = ctx.outbox.len();
+        ctx.outbox.extend(tracker.drain_events());
+        if ctx.outbox.len() > before {
+            ctx.events.collected(ctx.outbox.len() - before);
+        }
+        let progress = progress.map_err(|e| self.protocol_error(e))?;
+        self.approved = progress.forward;
+        self.need = progress.need;
+        Ok(())
+    }
+
+    /// Makes the buffer able to take the next read and the frame head the scan waits for;
+    /// returns the room after `end`.
+    fn make_room(&mut self) -> usize {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > KEEP_CAPACITY && self.need <= READ_CHUNK {
+                self.buf = vec![0; READ_CHUNK];
+            }
+        }
+        let held = self.end - self.start;
+        let want = self.need.saturating_sub(held).max(READ_CHUNK);
+        if self.buf.len() - self.end < want / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.start = 0;
+            self.end = held;
+            if self.buf.len() - self.end < want / 2 {
+                self.buf.resize(held + want, 0);
+            }
+        }
+        self.buf.len() - self.end
+    }
+
+    fn bytes<'a>(&self, ctx: &Shared<'a>) -> &'a AtomicU64 {
+        match self.side {
+            Side::Client => &ctx.counters.bytes_from_clients,
+            Side::Server => &ctx.counters.bytes_from_server,
+        }
+    }
+
+    fn protocol_error(&self, e: FrameError) -> SessionError {
+        match self.side {
+            Side::Client => SessionError::ClientProtocol(e),
+            Side::Server => SessionError::ServerProtocol(e),
+        }
+    }
+
+    fn read_error(&self, e: std::io::Error) -> SessionError {
+        match self.side {
+            Side::Client => SessionError::ClientIo(e),
+            Side::Server => SessionError::ServerIo(e),
+        }
+    }
+
+    fn write_error(&self, e: std::io::Error) -> SessionError {
+        match self.side {
+            Side::Client => SessionError::ServerIo(e),
+            Side::Server => SessionError::ClientIo(e),
+        }
+    }
+}
