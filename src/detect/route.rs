@@ -5,6 +5,7 @@
 //! from the connection's `application_name`. `traceparent` and other per-request tags never
 //! become routes: their cardinality is unbounded.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::finding::FindingKind;
@@ -24,24 +25,29 @@ const MAX_ROUTE_CHARS: usize = 200;
 
 /// The endpoint of a statement: its `route` tag, else `controller#action` (or `controller`
 /// alone), else `application_name` when non-empty, else `None`.
-pub fn route_of(sql: &str, application_name: &str) -> Option<String> {
+pub fn route_of<'a>(sql: &str, application_name: &'a str) -> Option<Cow<'a, str>> {
     let tags = parse_tags(sql);
     let non_empty = |key| tags.get(key).filter(|v| !v.trim().is_empty());
     let route = match (non_empty("route"), non_empty("controller"), non_empty("action")) {
-        (Some(route), _, _) => route.to_string(),
-        (None, Some(controller), Some(action)) => format!("{controller}#{action}"),
-        (None, Some(controller), None) => controller.to_string(),
-        _ if !application_name.is_empty() => application_name.to_string(),
+        (Some(route), _, _) => Cow::Owned(route.to_string()),
+        (None, Some(controller), Some(action)) => Cow::Owned(format!("{controller}#{action}")),
+        (None, Some(controller), None) => Cow::Owned(controller.to_string()),
+        // Borrowed: this is every statement of an app that sends no tags.
+        _ if !application_name.is_empty() => Cow::Borrowed(application_name),
         _ => return None,
     };
     Some(clip(route))
 }
 
-fn clip(mut route: String) -> String {
-    if let Some((cut, _)) = route.char_indices().nth(MAX_ROUTE_CHARS) {
-        route.truncate(cut);
+fn clip(route: Cow<'_, str>) -> Cow<'_, str> {
+    // A route of at most MAX_ROUTE_CHARS bytes has at most as many characters.
+    if route.len() <= MAX_ROUTE_CHARS {
+        return route;
     }
-    route
+    match route.char_indices().nth(MAX_ROUTE_CHARS) {
+        Some((cut, _)) => Cow::Owned(route[..cut].to_string()),
+        None => route,
+    }
 }
 
 /// One statement as route statistics see it.

@@ -5,6 +5,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::mem;
 use std::sync::Arc;
 
+use xxhash_rust::xxh3::xxh3_64;
+
 use super::{Pattern, memo_key, normalize};
 
 /// The memo key is already an xxh3 hash; hashing it again would only cost time.
@@ -29,20 +31,67 @@ impl Hasher for KeyIsHash {
 
 type Generation = HashMap<u64, Arc<Pattern>, BuildHasherDefault<KeyIsHash>>;
 
-/// Memoizing front: [`memo_key`] → `Arc<Pattern>`, bounded.
-///
-/// Two generations of at most `capacity / 2` entries each: new patterns go into the young
-/// one; when it is full, the old one is dropped (its entries count as evictions) and the
-/// young one becomes old. A hit in the old generation moves the entry back to the young one,
-/// so patterns in use survive and one-off statements age out, at O(1) per call.
+/// A bounded map of hash → pattern in two generations of at most `cap` entries each: new
+/// entries go into the young one; when it is full, the old one is dropped and the young one
+/// becomes old. A hit in the old generation moves the entry back to the young one, so entries
+/// in use survive and one-off ones age out, at O(1) per call.
 #[derive(Debug)]
-pub struct Fingerprinter {
-    generation_cap: usize,
+struct Generations {
+    cap: usize,
     young: Generation,
     old: Generation,
+    evictions: u64,
+}
+
+impl Generations {
+    fn new(cap: usize) -> Self {
+        Generations {
+            cap,
+            young: Generation::with_capacity_and_hasher(cap, Default::default()),
+            old: Generation::default(),
+            evictions: 0,
+        }
+    }
+
+    fn get(&mut self, key: u64) -> Option<Arc<Pattern>> {
+        if let Some(pattern) = self.young.get(&key) {
+            return Some(Arc::clone(pattern));
+        }
+        let pattern = self.old.remove(&key)?;
+        self.insert(key, Arc::clone(&pattern));
+        Some(pattern)
+    }
+
+    fn insert(&mut self, key: u64, pattern: Arc<Pattern>) {
+        if self.young.len() >= self.cap {
+            let fresh = Generation::with_capacity_and_hasher(self.cap, Default::default());
+            let retired = mem::replace(&mut self.young, fresh);
+            let dropped = mem::replace(&mut self.old, retired);
+            self.evictions += dropped.len() as u64;
+        }
+        self.young.insert(key, pattern);
+    }
+
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+}
+
+/// Memoizing front: statement text → `Arc<Pattern>`, bounded.
+///
+/// Two memos of at most `capacity` entries each, in [`Generations`]:
+/// - the exact memo, keyed by a hash of the raw text: a statement that repeats byte for byte
+///   (every execution of a prepared statement) costs one xxh3 pass and one lookup;
+/// - the canonical memo, keyed by [`memo_key`]: the same statement with other literals,
+///   spacing or comments finds its pattern without a parse.
+///
+/// Only a miss in both normalizes.
+#[derive(Debug)]
+pub struct Fingerprinter {
+    exact: Generations,
+    canonical: Generations,
     hits: u64,
     misses: u64,
-    evictions: u64,
 }
 
 impl Fingerprinter {
@@ -50,42 +99,36 @@ impl Fingerprinter {
     pub fn new(capacity: usize) -> Self {
         let generation_cap = (capacity / 2).max(1);
         Fingerprinter {
-            generation_cap,
-            young: Generation::with_capacity_and_hasher(generation_cap, Default::default()),
-            old: Generation::default(),
+            exact: Generations::new(generation_cap),
+            canonical: Generations::new(generation_cap),
             hits: 0,
             misses: 0,
-            evictions: 0,
         }
     }
 
-    /// The pattern of `sql`: from the memo when an equal-keyed text was seen, else normalized.
+    /// The pattern of `sql`: from the memo when the same text, or one with an equal
+    /// [`memo_key`], was seen; else normalized.
     pub fn fingerprint(&mut self, sql: &str) -> Arc<Pattern> {
-        let key = memo_key(sql);
-        if let Some(pattern) = self.young.get(&key) {
+        let exact = xxh3_64(sql.as_bytes());
+        if let Some(pattern) = self.exact.get(exact) {
             self.hits += 1;
-            return Arc::clone(pattern);
-        }
-        if let Some(pattern) = self.old.remove(&key) {
-            self.hits += 1;
-            self.insert(key, Arc::clone(&pattern));
             return pattern;
         }
-        self.misses += 1;
-        let pattern = Arc::new(normalize(sql));
-        self.insert(key, Arc::clone(&pattern));
+        let key = memo_key(sql);
+        let pattern = match self.canonical.get(key) {
+            Some(pattern) => {
+                self.hits += 1;
+                pattern
+            }
+            None => {
+                self.misses += 1;
+                let pattern = Arc::new(normalize(sql));
+                self.canonical.insert(key, Arc::clone(&pattern));
+                pattern
+            }
+        };
+        self.exact.insert(exact, Arc::clone(&pattern));
         pattern
-    }
-
-    fn insert(&mut self, key: u64, pattern: Arc<Pattern>) {
-        if self.young.len() >= self.generation_cap {
-            let fresh =
-                Generation::with_capacity_and_hasher(self.generation_cap, Default::default());
-            let retired = mem::replace(&mut self.young, fresh);
-            let dropped = mem::replace(&mut self.old, retired);
-            self.evictions += dropped.len() as u64;
-        }
-        self.young.insert(key, pattern);
     }
 
     /// Calls answered from the memo.
@@ -100,12 +143,12 @@ impl Fingerprinter {
 
     /// Patterns dropped from the memo to respect its capacity.
     pub fn evictions(&self) -> u64 {
-        self.evictions
+        self.canonical.evictions
     }
 
     /// Patterns currently memoized.
     pub fn len(&self) -> usize {
-        self.young.len() + self.old.len()
+        self.canonical.len()
     }
 
     /// True when nothing is memoized.
@@ -127,6 +170,21 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &again) && Arc::ptr_eq(&first, &other));
         assert_eq!((fp.hits(), fp.misses(), fp.len()), (2, 1, 1));
         assert_eq!(first.text, "SELECT * FROM t WHERE id = $1");
+    }
+
+    #[test]
+    fn exact_repeats_skip_the_canonical_scan_and_stay_bounded() {
+        let mut fp = Fingerprinter::new(10);
+        for i in 0..100 {
+            let pattern = fp.fingerprint(&format!("SELECT * FROM t WHERE id = {i}"));
+            assert_eq!(pattern.text, "SELECT * FROM t WHERE id = $1");
+            assert!(fp.exact.len() <= 10, "exact memo holds {}", fp.exact.len());
+        }
+        assert_eq!((fp.misses(), fp.hits(), fp.len()), (1, 99, 1));
+        let before = fp.canonical.young.len() + fp.canonical.old.len();
+        fp.fingerprint("SELECT * FROM t WHERE id = 99");
+        assert_eq!(fp.canonical.len(), before);
+        assert_eq!(fp.hits(), 100);
     }
 
     #[test]
