@@ -40,6 +40,7 @@ pub mod demo;
 pub mod detect;
 pub mod event;
 pub mod explain;
+pub mod fasthash;
 pub mod fingerprint;
 pub mod http;
 pub mod lint;

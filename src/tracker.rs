@@ -3,7 +3,7 @@
 //! owes (with skip-to-Sync after an error) and turns each completion into a
 //! [`StatementEvent`]. No I/O; the caller passes the time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -11,6 +11,7 @@ use bytes::Bytes;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::{Outcome, SessionInfo, StatementEvent, TxState};
+use crate::fasthash::FastMap;
 use crate::wire;
 
 /// Bounds on what one session's tracker may hold.
@@ -68,14 +69,17 @@ struct Portal {
     params_hash: u64,
 }
 
+/// Statement and portal names: short, and per connection.
+type NameMap<V> = FastMap<Bytes, V>;
+
 /// Follows one session. See the module documentation.
 #[derive(Debug)]
 pub struct Tracker {
     conn_id: u64,
     session: Arc<SessionInfo>,
     limits: TrackerLimits,
-    statements: HashMap<Bytes, Bytes>,
-    portals: HashMap<Bytes, Portal>,
+    statements: NameMap<Bytes>,
+    portals: NameMap<Portal>,
     pending: VecDeque<Pending>,
     /// When the last reply of the pipeline completed; a queued request starts no earlier.
     last_reply: Instant,
@@ -89,7 +93,13 @@ pub struct Tracker {
     /// Set when a bound was hit: the session is still forwarded but no longer followed.
     lost: bool,
     events: Vec<StatementEvent>,
+    /// A monotonic instant and the wall-clock time it was read at, refreshed every
+    /// [`WALL_REFRESH`]: events get their wall-clock time from it without a clock read each.
+    wall: (Instant, SystemTime),
 }
+
+/// How old the wall-clock anchor may get before it is read again.
+const WALL_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Tracker {
     pub fn new(conn_id: u64, session: SessionInfo, limits: TrackerLimits, now: Instant) -> Self {
@@ -97,8 +107,8 @@ impl Tracker {
             conn_id,
             session: Arc::new(session),
             limits,
-            statements: HashMap::new(),
-            portals: HashMap::new(),
+            statements: NameMap::default(),
+            portals: NameMap::default(),
             pending: VecDeque::new(),
             last_reply: now,
             rows: 0,
@@ -107,6 +117,7 @@ impl Tracker {
             copy_in: false,
             lost: false,
             events: Vec::new(),
+            wall: (now, SystemTime::now()),
         }
     }
 
@@ -391,9 +402,20 @@ impl Tracker {
         self.rows = 0;
     }
 
+    /// The wall-clock time of `now`, from the anchor (read again once it is old).
+    fn wall_time(&mut self, now: Instant) -> SystemTime {
+        let since = now.saturating_duration_since(self.wall.0);
+        if since >= WALL_REFRESH {
+            self.wall = (now, SystemTime::now());
+            return self.wall.1;
+        }
+        self.wall.1 + since
+    }
+
     fn emit(&mut self, stmt: Stmt, outcome: Outcome, now: Instant) {
         let Some(sql) = stmt.sql else { return };
         let start = stmt.sent.max(self.last_reply);
+        let finished_at = self.wall_time(now);
         self.events.push(StatementEvent {
             conn_id: self.conn_id,
             session: self.session.clone(),
@@ -404,7 +426,7 @@ impl Tracker {
             duration_us: now.saturating_duration_since(start).as_micros() as u64,
             outcome,
             tx: self.tx,
-            finished_at: SystemTime::now(),
+            finished_at,
         });
     }
 }

@@ -4,13 +4,15 @@
 //! Every touch gets a fresh stamp from a counter; a `BTreeMap` from stamp to key keeps the
 //! recency order, so touching, evicting and popping the oldest are all O(log n).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fasthash::FastMap;
 use std::hash::Hash;
 
 /// Bounded least-recently-used map.
 #[derive(Debug)]
 pub(crate) struct LruMap<K, V> {
-    entries: HashMap<K, Slot<V>>,
+    entries: FastMap<K, Slot<V>>,
     order: BTreeMap<u64, K>,
     clock: u64,
     capacity: usize,
@@ -27,7 +29,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     /// An empty map holding at most `capacity` entries (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
         LruMap {
-            entries: HashMap::new(),
+            entries: FastMap::default(),
             order: BTreeMap::new(),
             clock: 0,
             capacity: capacity.max(1),

@@ -9,7 +9,9 @@ mod rfc3339;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fasthash::FastMap;
 use std::time::SystemTime;
 
 use entry::Entry;
@@ -58,7 +60,7 @@ pub struct Observation<'a> {
 /// map's slot overhead. The default bound of 5000 patterns is therefore ~70 MB at most.
 #[derive(Debug)]
 pub struct StatsStore {
-    entries: HashMap<u64, Entry>,
+    entries: FastMap<u64, Entry>,
     max_patterns: usize,
     evictions: u64,
     /// Errors by SQLSTATE class since start, kept across evictions and resets (monotonic).
@@ -166,7 +168,7 @@ impl StatsStore {
     /// An empty store tracking at most `max_patterns` patterns (at least one).
     pub fn new(max_patterns: usize) -> Self {
         StatsStore {
-            entries: HashMap::new(),
+            entries: FastMap::default(),
             max_patterns: max_patterns.max(1),
             evictions: 0,
             errors_by_class: BTreeMap::new(),

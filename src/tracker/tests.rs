@@ -410,3 +410,27 @@ fn parameter_values_are_hashed_not_kept() {
     assert_ne!(hashes[0], hashes[1]);
     assert_eq!(hashes[0], hashes[2]);
 }
+
+#[test]
+fn wall_clock_times_follow_the_monotonic_clock_and_are_reread() {
+    let start = Instant::now();
+    let wall = SystemTime::now();
+    let mut t = Tracker::new(1, SessionInfo::default(), TrackerLimits::default(), start);
+    let at = |t: &mut Tracker, ms: u64| {
+        let now = start + Duration::from_millis(ms);
+        t.on_client(b'Q', &cstrs(&["SELECT 1"]), now);
+        t.on_server(b'C', &cstrs(&["SELECT 1"]), now);
+        t.on_server(b'Z', b"I", now);
+        t.drain_events().map(|e| e.finished_at).next().expect("one event")
+    };
+    let first = at(&mut t, 10);
+    let second = at(&mut t, 500);
+    assert_eq!(second.duration_since(first).ok(), Some(Duration::from_millis(490)));
+    let near = |ts: SystemTime| ts.duration_since(wall).is_ok_and(|d| d < Duration::from_secs(5));
+    assert!(near(first) && near(second), "within the test's run of the wall clock");
+    // Past the refresh interval the anchor is read again (here the test's instants run ahead
+    // of the real clock, so the re-read time is simply the wall clock now).
+    let later = at(&mut t, 1500);
+    assert_eq!(t.wall.0, start + Duration::from_millis(1500));
+    assert!(near(later));
+}
