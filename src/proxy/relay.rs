@@ -12,6 +12,7 @@
 //! read instead of growing a buffer.
 
 use std::io::{ErrorKind, Read, Write};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
@@ -343,7 +344,16 @@ struct Session {
 
 impl Session {
     /// Moves bytes both ways as far as the sockets allow; `Some` when the session is over.
+    /// A panic (a bug in pgscope) ends this session only, as a task's panic would: the other
+    /// sessions of the thread go on.
     fn drive(&mut self, ctx: &mut Shared<'_>) -> Option<End> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.drive_unguarded(ctx))) {
+            Ok(end) => end,
+            Err(_) => Some(End::Client(Err(SessionError::Internal))),
+        }
+    }
+
+    fn drive_unguarded(&mut self, ctx: &mut Shared<'_>) -> Option<End> {
         match self.up.pump(&mut self.client, &mut self.server, &mut self.tracker, ctx) {
             Ok(Flow::Open) => {}
             Ok(Flow::Closed) => return Some(End::Client(Ok(()))),

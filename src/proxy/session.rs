@@ -32,6 +32,9 @@ pub enum SessionError {
     ClientIo(std::io::Error),
     #[error("server connection: {0}")]
     ServerIo(std::io::Error),
+    /// A bug in pgscope (a panic while relaying); only this session is closed.
+    #[error("internal error in pgscope's relay; the session was closed")]
+    Internal,
 }
 
 /// Relays one client's session until either side closes.
@@ -114,12 +117,17 @@ async fn finish(
         }
         End::Server(r) => r,
     };
-    if let Err(SessionError::ClientProtocol(_) | SessionError::ServerProtocol(_)) = &result {
-        ctx.counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = &result {
+    match &result {
+        Err(e @ (SessionError::ClientProtocol(_) | SessionError::ServerProtocol(_))) => {
+            ctx.counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
             let msg = format!("pgscope: {e}");
             let _ = client.write_all(&wire::error_response("FATAL", "08P01", &msg)).await;
         }
+        Err(e @ SessionError::Internal) => {
+            let msg = format!("pgscope: {e}");
+            let _ = client.write_all(&wire::error_response("FATAL", "XX000", &msg)).await;
+        }
+        _ => {}
     }
     result
 }
