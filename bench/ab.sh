@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Side-by-side A/B: PgBouncer and any number of proxy commands in front of one PostgreSQL, each
+# given the same fixed number of pgbench transactions, in rotated order over several rounds.
+# Prints TPS, the proxy's CPU time per transaction (user + system, all threads, from
+# /proc/PID/stat) and its context switches per transaction, per round and averaged. Use it to
+# compare two pgscope builds, or a build against a bare relay, before a full `bench/run.sh`.
+#
+# Usage: bash bench/ab.sh 'NAME=COMMAND' ...
+#   COMMAND may use {LISTEN} (the address to listen on) and {UP} (PostgreSQL's address), e.g.
+#   bash bench/ab.sh 'new=target/release/pgscope proxy --http off --upstream {UP} --listen {LISTEN}' \
+#                    'old=/tmp/pgscope-old proxy --http off --upstream {UP} --listen {LISTEN}'
+#
+# Environment:
+#   ROUNDS    rounds (default 3)
+#   TX        transactions per client per run (default 2500)
+#   CLIENTS   pgbench clients (default 16); -j = min(CLIENTS, 2)
+#   MODE      pgbench -M mode (default prepared)
+#   WORKLOAD  pgbench script flag: empty for TPC-B (default), -S for select-only
+#   PERF      names to record with `perf record` (e.g. " new pgbouncer "); files kept in WORK
+#   PG_BIN    PostgreSQL binaries (default /usr/lib/postgresql/15/bin)
+#
+# Everything binds 127.0.0.1 on free ports and is stopped by PID on exit.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+TX=${TX:-2500}
+CLIENTS=${CLIENTS:-16}
+MODE=${MODE:-prepared}
+WORKLOAD=${WORKLOAD-}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+LOG_TAG=ab
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
+
+(($# > 0)) || die "usage: bash bench/ab.sh 'NAME=COMMAND with {LISTEN} and {UP}' ..."
+PGBOUNCER=${PGBOUNCER:-$(command -v pgbouncer || echo /usr/sbin/pgbouncer)}
+[[ -x $PGBOUNCER ]] || die "pgbouncer not found: apt-get install -y pgbouncer"
+RUN_AS=()
+((EUID == 0)) && RUN_AS=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+
+WORK=$(mktemp -d /tmp/pgscope-ab.XXXXXX)
+chmod 755 "$WORK"
+cleanup() {
+    local rc=$?
+    stop_started
+    rm -rf "$WORK/pgdata"
+    log "logs${PERF:+ and perf data} kept in $WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PG_PORT=$(free_port)
+mkdir -p "$WORK/pgdata" "$WORK/sock" "$WORK/bouncer"
+((EUID == 0)) && chown postgres: "$WORK/pgdata" "$WORK/sock" "$WORK/bouncer"
+"${RUN_AS[@]}" "$PG_BIN/initdb" -D "$WORK/pgdata" -U postgres --auth=trust --no-sync >"$WORK/initdb.log" 2>&1 ||
+    die "initdb failed (see $WORK/initdb.log)"
+"${RUN_AS[@]}" "$PG_BIN/postgres" -D "$WORK/pgdata" -p "$PG_PORT" -k "$WORK/sock" \
+    -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements \
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+    -c max_connections=100 -c shared_buffers=256MB >"$WORK/postgres.log" 2>&1 &
+PIDS+=($!)
+wait_ready postgres "$PG_PORT" "${PIDS[-1]}"
+"$PG_BIN/pgbench" -i -q -s 10 -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres >"$WORK/init.log" 2>&1 ||
+    die "pgbench -i failed (see $WORK/init.log)"
+
+BOUNCER_PORT=$(free_port)
+cat >"$WORK/bouncer/pgbouncer.ini" <<EOF
+[databases]
+postgres = host=127.0.0.1 port=$PG_PORT dbname=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/bouncer/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+logfile = $WORK/bouncer/pgbouncer.log
+pidfile = $WORK/bouncer/pgbouncer.pid
+ignore_startup_parameters = extra_float_digits
+log_connections = 0
+log_disconnections = 0
+EOF
+echo '"postgres" ""' >"$WORK/bouncer/userlist.txt"
+((EUID == 0)) && chown -R postgres: "$WORK/bouncer"
+"${RUN_AS[@]}" "$PGBOUNCER" "$WORK/bouncer/pgbouncer.ini" >"$WORK/bouncer/stderr.log" 2>&1 &
+PIDS+=($!)
+wait_ready pgbouncer "$BOUNCER_PORT" "${PIDS[-1]}"
+
+NAMES=(pgbouncer)
+declare -A PORT=([pgbouncer]=$BOUNCER_PORT) TPID=([pgbouncer]=${PIDS[-1]})
+for spec in "$@"; do
+    name=${spec%%=*}
+    cmd=${spec#*=}
+    [[ $name =~ ^[A-Za-z0-9_-]+$ && $name != "$spec" ]] || die "not NAME=COMMAND: $spec"
+    port=$(free_port)
+    cmd=${cmd//\{LISTEN\}/127.0.0.1:$port}
+    cmd=${cmd//\{UP\}/127.0.0.1:$PG_PORT}
+    bash -c "exec $cmd" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    wait_ready "$name" "$port" "${PIDS[-1]}"
+    NAMES+=("$name")
+    PORT[$name]=$port
+    TPID[$name]=${PIDS[-1]}
+done
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
+
+n=${#NAMES[@]}
+total=$((TX * CLIENTS))
+declare -A SUM_TICKS SUM_TPS SUM_CSW
+for ((r = 0; r < ROUNDS; r++)); do
+    for ((k = 0; k < n; k++)); do
+        name=${NAMES[(k + r) % n]}
+        pid=${TPID[$name]}
+        perf_pid=
+        if [[ ${PERF:-} == *" $name "* ]]; then
+            perf record -q -e cpu-clock -F 999 -g -p "$pid" -o "$WORK/perf-$name-$r.data" 2>/dev/null &
+            perf_pid=$!
+            sleep 0.3
+        fi
+        c0=$(switches "$pid")
+        t0=$(ticks "$pid")
+        args=(-n -M "$MODE" -c "$CLIENTS" -j "$((CLIENTS < 2 ? CLIENTS : 2))" -t "$TX")
+        [[ -n $WORKLOAD ]] && args+=("$WORKLOAD")
+        out=$("$PG_BIN/pgbench" "${args[@]}" -h 127.0.0.1 -p "${PORT[$name]}" -U postgres postgres 2>&1) ||
+            die "pgbench through $name failed: $out"
+        t1=$(ticks "$pid")
+        c1=$(switches "$pid")
+        if [[ -n $perf_pid ]]; then
+            kill -INT "$perf_pid"
+            wait "$perf_pid" || true
+        fi
+        tps=$(grep -oP 'tps = \K[0-9.]+' <<<"$out" | head -1)
+        awk -v r="$r" -v n="$name" -v tps="$tps" -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v x="$total" \
+            'BEGIN {printf "round %d %-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f\n", r, n, tps, t * 10000 / x, c / x}'
+        SUM_TICKS[$name]=$((${SUM_TICKS[$name]:-0} + t1 - t0))
+        SUM_CSW[$name]=$((${SUM_CSW[$name]:-0} + c1 - c0))
+        SUM_TPS[$name]=$(awk -v a="${SUM_TPS[$name]:-0}" -v b="$tps" 'BEGIN {print a + b}')
+    done
+done
+echo "== means over $ROUNDS rounds: workload '${WORKLOAD:-tpcb}', -M $MODE, $CLIENTS clients; load $(cut -d' ' -f1-3 /proc/loadavg)"
+for name in "${NAMES[@]}"; do
+    awk -v n="$name" -v t="${SUM_TICKS[$name]}" -v c="${SUM_CSW[$name]}" -v s="${SUM_TPS[$name]}" \
+        -v r="$ROUNDS" -v x=$((total * ROUNDS)) \
+        'BEGIN {printf "%-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f\n", n, s / r, t * 10000 / x, c / x}'
+done
