@@ -2,8 +2,8 @@
 //! stopped together. `pgscope proxy`, `pgscope demo` and the tests all start one of these.
 //!
 //! Analysis runs on its own OS thread (with a small single-threaded runtime for its timer),
-//! not on the runtime that relays bytes: its batches then never sit between a readable socket
-//! and the task that forwards it, and on a machine with a spare core they run beside the
+//! not on the threads that relay bytes: its work then never sits between a readable socket
+//! and the loop that forwards it, and on a machine with a spare core it runs beside the
 //! data path instead of in turn with it.
 
 use std::net::SocketAddr;

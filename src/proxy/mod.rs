@@ -1,8 +1,9 @@
-//! The proxy: accepts clients (bounded), runs each through the handshake and then the relay,
-//! and drains on shutdown.
+//! The proxy: accepts clients (bounded), runs each through the handshake on the tokio runtime,
+//! then hands its two sockets to a relay thread (`relay`: `mio` event loops), and drains on
+//! shutdown.
 //!
 //! One upstream connection per client. Nothing here knows about patterns or findings: the
-//! sessions hand statement events to the [`EventSender`] and move on.
+//! relay threads hand statement events to the [`EventSender`] in batches and move on.
 
 mod clients;
 mod handshake;
