@@ -68,26 +68,7 @@ wait_ready postgres "$PG_PORT" "${PIDS[-1]}"
     die "pgbench -i failed (see $WORK/init.log)"
 
 BOUNCER_PORT=$(free_port)
-cat >"$WORK/bouncer/pgbouncer.ini" <<EOF
-[databases]
-postgres = host=127.0.0.1 port=$PG_PORT dbname=postgres
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $BOUNCER_PORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $WORK/bouncer/userlist.txt
-pool_mode = session
-max_client_conn = 100
-default_pool_size = 20
-logfile = $WORK/bouncer/pgbouncer.log
-pidfile = $WORK/bouncer/pgbouncer.pid
-ignore_startup_parameters = extra_float_digits
-log_connections = 0
-log_disconnections = 0
-EOF
-echo '"postgres" ""' >"$WORK/bouncer/userlist.txt"
+write_pgbouncer_config "$WORK/bouncer" "$BOUNCER_PORT" "$PG_PORT"
 ((EUID == 0)) && chown -R postgres: "$WORK/bouncer"
 "${RUN_AS[@]}" "$PGBOUNCER" "$WORK/bouncer/pgbouncer.ini" >"$WORK/bouncer/stderr.log" 2>&1 &
 PIDS+=($!)

@@ -49,3 +49,31 @@ wait_ready() {
     done
     die "$name did not become ready on port $port"
 }
+
+# write_pgbouncer_config DIR LISTEN_PORT PG_PORT: pgbouncer.ini and userlist.txt in DIR for
+# PgBouncer in session mode (the fair comparison: one server connection per client, as
+# pgscope) with trust auth, in front of PostgreSQL on 127.0.0.1:PG_PORT.
+write_pgbouncer_config() {
+    local dir=$1 port=$2 pg_port=$3
+    cat >"$dir/pgbouncer.ini" <<EOF
+[databases]
+postgres = host=127.0.0.1 port=$pg_port dbname=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+admin_users = postgres
+ignore_startup_parameters = extra_float_digits
+log_connections = 0
+log_disconnections = 0
+EOF
+    echo '"postgres" ""' >"$dir/userlist.txt"
+}

@@ -123,27 +123,7 @@ log "pgbench -i -s $SCALE"
 "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres \
     >"$WORK/pgbench-init.log" 2>&1 || die "pgbench -i failed (see $WORK/pgbench-init.log)"
 
-cat >"$WORK/bouncer/pgbouncer.ini" <<EOF
-[databases]
-postgres = host=127.0.0.1 port=$PG_PORT dbname=postgres
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $BOUNCER_PORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $WORK/bouncer/userlist.txt
-pool_mode = session
-max_client_conn = 100
-default_pool_size = 20
-logfile = $WORK/bouncer/pgbouncer.log
-pidfile = $WORK/bouncer/pgbouncer.pid
-admin_users = postgres
-ignore_startup_parameters = extra_float_digits
-log_connections = 0
-log_disconnections = 0
-EOF
-echo '"postgres" ""' >"$WORK/bouncer/userlist.txt"
+write_pgbouncer_config "$WORK/bouncer" "$BOUNCER_PORT" "$PG_PORT"
 ((EUID == 0)) && chown -R postgres: "$WORK/bouncer"
 
 log "pgbouncer (session mode) on 127.0.0.1:$BOUNCER_PORT"
