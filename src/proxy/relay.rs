@@ -695,6 +695,36 @@ mod tests {
     }
 
     #[test]
+    fn a_turn_stops_at_its_read_budget_and_the_session_is_queued() {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let (mut session, mut app, db) = session();
+        // Room in the kernel for more than one turn's reads on the way in and out (the kernel
+        // caps these at net.core.[rw]mem_max and doubles them; Debian's default cap is 208 KiB).
+        let big = 1 << 20;
+        setsockopt(&session.client.sock, sockopt::RcvBuf, &big).expect("client SO_RCVBUF");
+        setsockopt(&session.server.sock, sockopt::SndBuf, &big).expect("server SO_SNDBUF");
+        setsockopt(&db, sockopt::RcvBuf, &big).expect("db SO_RCVBUF");
+        let budget = READS_PER_TURN * READ_CHUNK;
+        let mut frame = vec![b'd'];
+        frame.extend_from_slice(&(1024 + 4u32).to_be_bytes());
+        frame.resize(5 + 1024, 7);
+        let sent = frame.repeat(budget / frame.len() + 64); // a little more than one turn
+        app.write_all(&sent).expect("app writes");
+        std::thread::sleep(Duration::from_millis(100));
+        let (events, _rx, _) = channel(16);
+        let counters = ProxyCounters::default();
+        let mut outbox = Vec::new();
+        let mut ctx = Shared { events: &events, outbox: &mut outbox, counters: &counters };
+        assert!(session.drive(&mut ctx).is_none());
+        assert_eq!(counters.bytes_from_clients.load(Ordering::Relaxed), budget as u64);
+        assert!(session.has_work(), "bytes are left, so the session wants another turn");
+        let mut ctx = Shared { events: &events, outbox: &mut outbox, counters: &counters };
+        assert!(session.drive(&mut ctx).is_none());
+        assert_eq!(counters.bytes_from_clients.load(Ordering::Relaxed), sent.len() as u64);
+        assert!(!session.has_work(), "all moved: the session waits for epoll again");
+    }
+
+    #[test]
     fn a_panic_ends_only_its_own_session() {
         let (mut session, _app, _db) = session();
         let (events, _rx, _) = channel(16);
