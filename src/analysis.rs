@@ -68,7 +68,10 @@ impl Analysis {
         for event in &batch {
             observe(event, &mut self.fingerprinter, &mut store, &mut detectors, now);
         }
-        self.counters.analyzed.fetch_add(n, Ordering::Relaxed);
+        // Published before `analyzed`, so whoever sees the events analysed sees this too.
+        let evictions = self.fingerprinter.evictions();
+        self.counters.memo_evictions.store(evictions, Ordering::Relaxed);
+        self.counters.analyzed.fetch_add(n, Ordering::Release);
         for request in detectors.take_explain_requests() {
             if let Some(explain) = &self.explain {
                 // A full queue drops the request; the pattern simply gets no plan.

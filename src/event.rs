@@ -74,6 +74,9 @@ pub struct EventCounters {
     pub dropped: AtomicU64,
     /// Events the analysis thread has finished with (so `sent - analyzed` are still queued).
     pub analyzed: AtomicU64,
+    /// Patterns the fingerprint memo dropped to stay within its capacity, as the analysis
+    /// thread last published it.
+    pub memo_evictions: AtomicU64,
 }
 
 /// The data path's end of the event queue. Cloned into every relay thread.

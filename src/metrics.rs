@@ -101,7 +101,7 @@ impl PgscopeCollector {
         let by = |label: &str, pairs: [(&str, &AtomicU64); 2]| {
             pairs.iter().map(|(v, a)| (vec![(label.to_string(), v.to_string())], load(a))).collect()
         };
-        let single: [(&str, &str, &AtomicU64); 8] = [
+        let single: [(&str, &str, &AtomicU64); 9] = [
             ("pgscope_client_connections_total", "Client connections accepted.", &p.clients_total),
             (
                 "pgscope_client_connections_refused_total",
@@ -133,6 +133,11 @@ impl PgscopeCollector {
                 "pgscope_events_analyzed_total",
                 "Statement events the analysis path has finished with (events_total minus this is the queue).",
                 &e.analyzed,
+            ),
+            (
+                "pgscope_fingerprint_memo_evictions_total",
+                "Patterns dropped from the fingerprint memo to keep it within analysis.memo_capacity (they are normalized again when seen).",
+                &e.memo_evictions,
             ),
         ];
         let mut families: Vec<MetricFamily> =

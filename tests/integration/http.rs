@@ -42,6 +42,7 @@ async fn metrics_pass_promtool_and_count_the_traffic() {
         "pgscope_client_connections 1",
         "pgscope_events_dropped_total 0",
         "pgscope_patterns_evicted_total 0",
+        "pgscope_fingerprint_memo_evictions_total 0",
         "process_cpu_seconds_total",
     ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
@@ -53,6 +54,27 @@ async fn metrics_pass_promtool_and_count_the_traffic() {
         .sum();
     assert_eq!(total, 4.0);
     promtool_check(&text).await;
+}
+
+#[tokio::test]
+async fn a_full_fingerprint_memo_counts_its_evictions() {
+    // Room for 2 patterns: generations of 1, so every new pattern retires the older one.
+    let env = Env::start_with(|c| c.memo_capacity = 2).await;
+    let db = env.client().await;
+    for i in 0..5 {
+        db.batch_execute(&format!("SELECT 1 AS column_{i}")).await.unwrap();
+    }
+    env.wait_for_calls(5).await;
+    let http = env.sidecar.http_addr.expect("http enabled");
+    let (_, text) = http_get(http, "/metrics").await;
+    let evicted = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pgscope_fingerprint_memo_evictions_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no memo eviction counter:\n{text}"));
+    assert_eq!(evicted, 3.0, "5 patterns through a memo of 2 drop 3");
+    // Evicted from the memo is not lost: every statement still has its pattern and calls.
+    assert_eq!(env.patterns().len(), 5);
 }
 
 async fn promtool_check(text: &str) {

@@ -83,7 +83,7 @@ impl Env {
     /// True when every event the trackers produced has been analysed (or dropped).
     pub fn settled(&self) -> bool {
         let c = &self.sidecar.event_counters;
-        let done = c.analyzed.load(Ordering::Relaxed) + c.dropped.load(Ordering::Relaxed);
+        let done = c.analyzed.load(Ordering::Acquire) + c.dropped.load(Ordering::Relaxed);
         done >= c.collected.load(Ordering::Relaxed)
     }
 
