@@ -54,7 +54,6 @@ pub trait AdminConsole: Send + Sync {
 /// What every session shares.
 pub struct ProxyContext {
     pub config: Arc<Config>,
-    pub events: EventSender,
     pub counters: Arc<ProxyCounters>,
     pub clients: Arc<ClientRegistry>,
     pub admin: Option<Arc<dyn AdminConsole>>,
@@ -69,7 +68,6 @@ impl ProxyContext {
         let relays = RelayPool::start(config.relay_threads(), &events, &counters)?;
         Ok(ProxyContext {
             config,
-            events,
             counters,
             clients: Arc::new(ClientRegistry::default()),
             admin: None,

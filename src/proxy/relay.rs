@@ -214,19 +214,13 @@ impl Relay {
                 if event.is_writable() || event.is_write_closed() || event.is_error() {
                     conn.writable = true;
                 }
-                let mut ctx = Shared {
-                    events: &self.events,
-                    outbox: &mut self.outbox,
-                    counters: &self.counters,
-                };
-                if let Some(end) = session.drive(&mut ctx) {
-                    self.close(slot, end);
-                } else {
-                    self.requeue(slot);
-                }
+                self.drive(slot);
             }
             for slot in busy {
-                self.turn(slot);
+                if let Some(Some(session)) = self.sessions.get_mut(slot) {
+                    session.queued = false;
+                    self.drive(slot);
+                }
             }
             self.maybe_flush();
             if !self.take_commands() {
@@ -236,12 +230,12 @@ impl Relay {
         }
     }
 
-    /// Gives a session that still had bytes to move its next turn.
-    fn turn(&mut self, slot: usize) {
+    /// Moves the session's bytes as far as its sockets allow, then closes it if it ended, or
+    /// queues it for another turn if it stopped with bytes still to move.
+    fn drive(&mut self, slot: usize) {
         let Some(Some(session)) = self.sessions.get_mut(slot) else {
             return;
         };
-        session.queued = false;
         let mut ctx =
             Shared { events: &self.events, outbox: &mut self.outbox, counters: &self.counters };
         match session.drive(&mut ctx) {
@@ -313,13 +307,7 @@ impl Relay {
         }
         // Bytes the client sent with its startup packet are scanned and forwarded now; the
         // sockets' first readiness events follow.
-        let mut ctx =
-            Shared { events: &self.events, outbox: &mut self.outbox, counters: &self.counters };
-        let end = self.sessions[slot].as_mut().and_then(|s| s.drive(&mut ctx));
-        match end {
-            Some(end) => self.close(slot, end),
-            None => self.requeue(slot),
-        }
+        self.drive(slot);
     }
 
     fn close(&mut self, slot: usize, end: End) {
@@ -598,8 +586,34 @@ impl Direction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{SessionInfo, channel};
+    use crate::event::{EventReceiver, SessionInfo, channel};
     use crate::tracker::TrackerLimits;
+
+    /// What a relay thread shares between its sessions, for driving one by hand.
+    struct Turns {
+        events: EventSender,
+        _queue: EventReceiver,
+        counters: ProxyCounters,
+        outbox: Vec<StatementEvent>,
+    }
+
+    impl Turns {
+        fn new() -> Self {
+            let (events, queue, _) = channel(16);
+            Turns { events, _queue: queue, counters: ProxyCounters::default(), outbox: Vec::new() }
+        }
+
+        fn drive(&mut self, session: &mut Session) -> Option<End> {
+            let mut ctx =
+                Shared { events: &self.events, outbox: &mut self.outbox, counters: &self.counters };
+            session.drive(&mut ctx)
+        }
+
+        /// Bytes forwarded from clients so far.
+        fn moved(&self) -> u64 {
+            self.counters.bytes_from_clients.load(Ordering::Relaxed)
+        }
+    }
 
     fn socket_pair() -> (std::net::TcpStream, std::net::TcpStream) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -631,33 +645,30 @@ mod tests {
     #[test]
     fn frames_cross_unchanged_and_the_tracker_sees_them() {
         let (mut session, mut app, mut db) = session();
-        let (events, _rx, _) = channel(16);
-        let counters = ProxyCounters::default();
-        let mut outbox = Vec::new();
+        let mut turns = Turns::new();
         let query = b"Q\0\0\0\x0eSELECT 1;\0";
         app.write_all(query).expect("app writes");
         std::thread::sleep(Duration::from_millis(50));
-        let mut ctx = Shared { events: &events, outbox: &mut outbox, counters: &counters };
-        assert!(session.drive(&mut ctx).is_none());
+        assert!(turns.drive(&mut session).is_none());
         let mut got = [0u8; 15];
         db.read_exact(&mut got).expect("the server side gets the query");
         assert_eq!(&got, query);
-        db.write_all(b"C\0\0\0\x0dSELECT 1\0Z\0\0\0\x05I").expect("db answers");
+        let answer = b"C\0\0\0\x0dSELECT 1\0Z\0\0\0\x05I";
+        db.write_all(answer).expect("db answers");
         std::thread::sleep(Duration::from_millis(50));
         session.server.readable = true;
-        assert!(session.drive(&mut ctx).is_none());
+        assert!(turns.drive(&mut session).is_none());
         let mut reply = [0u8; 20];
         app.read_exact(&mut reply).expect("the client gets the reply");
-        assert_eq!(outbox.len(), 1, "one statement, one event");
-        assert_eq!(counters.bytes_from_clients.load(Ordering::Relaxed), 15);
+        assert_eq!(&reply, answer);
+        assert_eq!(turns.outbox.len(), 1, "one statement, one event");
+        assert_eq!(turns.moved(), 15);
     }
 
     #[test]
     fn a_large_stream_crosses_whole_and_unchanged_over_many_turns() {
         let (mut session, mut app, mut db) = session();
-        let (events, _rx, _) = channel(16);
-        let counters = ProxyCounters::default();
-        let mut outbox = Vec::new();
+        let mut turns = Turns::new();
         // 128 CopyData frames of 16 KiB: 2 MiB over many turns. (Whether a turn stops at its
         // read budget here depends on how much the kernel has queued; this checks that the
         // bytes cross unchanged whatever the turns, and that no turn moves more than its share.)
@@ -678,9 +689,8 @@ mod tests {
             // As epoll would say after a wait: both sockets may be ready again.
             session.client.readable = true;
             session.server.writable = true;
-            let mut ctx = Shared { events: &events, outbox: &mut outbox, counters: &counters };
-            assert!(session.drive(&mut ctx).is_none());
-            let now = counters.bytes_from_clients.load(Ordering::Relaxed);
+            assert!(turns.drive(&mut session).is_none());
+            let now = turns.moved();
             assert!(
                 now - moved <= (READS_PER_TURN * READ_CHUNK) as u64,
                 "one turn moved {}",
@@ -711,33 +721,31 @@ mod tests {
         let sent = frame.repeat(budget / frame.len() + 64); // a little more than one turn
         app.write_all(&sent).expect("app writes");
         std::thread::sleep(Duration::from_millis(100));
-        let (events, _rx, _) = channel(16);
-        let counters = ProxyCounters::default();
-        let mut outbox = Vec::new();
-        let mut ctx = Shared { events: &events, outbox: &mut outbox, counters: &counters };
-        assert!(session.drive(&mut ctx).is_none());
-        assert_eq!(counters.bytes_from_clients.load(Ordering::Relaxed), budget as u64);
+        let mut turns = Turns::new();
+        assert!(turns.drive(&mut session).is_none());
+        assert_eq!(turns.moved(), budget as u64);
         assert!(session.has_work(), "bytes are left, so the session wants another turn");
-        let mut ctx = Shared { events: &events, outbox: &mut outbox, counters: &counters };
-        assert!(session.drive(&mut ctx).is_none());
-        assert_eq!(counters.bytes_from_clients.load(Ordering::Relaxed), sent.len() as u64);
+        assert!(turns.drive(&mut session).is_none());
+        assert_eq!(turns.moved(), sent.len() as u64);
         assert!(!session.has_work(), "all moved: the session waits for epoll again");
     }
 
     #[test]
     fn a_panic_ends_only_its_own_session() {
         let (mut session, _app, _db) = session();
-        let (events, _rx, _) = channel(16);
-        let counters = ProxyCounters::default();
-        let mut outbox = Vec::new();
-        let mut ctx = Shared { events: &events, outbox: &mut outbox, counters: &counters };
+        let mut turns = Turns::new();
         // An impossible state (more approved bytes than the buffer holds) makes the relay
         // step panic on a slice bound, as a bug would.
         session.up.approved = 1 << 40;
-        let end = session.drive(&mut ctx);
+        let end = turns.drive(&mut session);
         assert!(matches!(end, Some(End::Client(Err(SessionError::Internal)))));
         // The thread (this test) goes on, and another session still relays.
-        let (mut other, _app2, _db2) = self::session();
-        assert!(other.drive(&mut ctx).is_none());
+        let (mut other, mut app, mut db) = self::session();
+        app.write_all(b"S\0\0\0\x04").expect("app writes a Sync");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(turns.drive(&mut other).is_none());
+        let mut got = [0u8; 5];
+        db.read_exact(&mut got).expect("the other session's server gets it");
+        assert_eq!(&got, b"S\0\0\0\x04");
     }
 }
