@@ -17,6 +17,7 @@
 #   MODE      pgbench -M mode (default prepared)
 #   WORKLOAD  pgbench script flag: empty for TPC-B (default), -S for select-only
 #   PERF      names to record with `perf record` (e.g. " new pgbouncer "); files kept in WORK
+#   STRACE    names to count system calls of with `strace -c -f` (slows them; counts only)
 #   PG_BIN    PostgreSQL binaries (default /usr/lib/postgresql/15/bin)
 #
 # Everything binds 127.0.0.1 on free ports and is stopped by PID on exit.
@@ -46,7 +47,7 @@ cleanup() {
     local rc=$?
     stop_started
     rm -rf "$WORK/pgdata"
-    log "logs${PERF:+ and perf data} kept in $WORK"
+    log "logs${PERF:+ and perf data}${STRACE:+ and strace counts} kept in $WORK"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -92,6 +93,13 @@ for spec in "$@"; do
 done
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Run time in ns per thread name ("name ns" lines), from /proc/PID/task/*/schedstat.
+thread_ns() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")"
+    done 2>/dev/null
+}
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 
 n=${#NAMES[@]}
@@ -106,22 +114,36 @@ for ((r = 0; r < ROUNDS; r++)); do
             perf record -q -e cpu-clock -F 999 -g -p "$pid" -o "$WORK/perf-$name-$r.data" 2>/dev/null &
             perf_pid=$!
             sleep 0.3
+        elif [[ ${STRACE:-} == *" $name "* ]]; then
+            strace -c -f -p "$pid" -o "$WORK/strace-$name-$r.txt" 2>/dev/null &
+            perf_pid=$!
+            sleep 0.3
         fi
         c0=$(switches "$pid")
         t0=$(ticks "$pid")
+        s0=$(thread_ns "$pid")
         args=(-n -M "$MODE" -c "$CLIENTS" -j "$((CLIENTS < 2 ? CLIENTS : 2))" -t "$TX")
         [[ -n $WORKLOAD ]] && args+=("$WORKLOAD")
         out=$("$PG_BIN/pgbench" "${args[@]}" -h 127.0.0.1 -p "${PORT[$name]}" -U postgres postgres 2>&1) ||
             die "pgbench through $name failed: $out"
         t1=$(ticks "$pid")
+        s1=$(thread_ns "$pid")
         c1=$(switches "$pid")
         if [[ -n $perf_pid ]]; then
             kill -INT "$perf_pid"
             wait "$perf_pid" || true
+            [[ -f $WORK/strace-$name-$r.txt ]] &&
+                awk -v x="$total" -v n="$name" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $4 >= x / 10 {printf "  %s %-14s %6.2f calls/tx\n", n, $NF, $4 / x}' \
+                    "$WORK/strace-$name-$r.txt"
         fi
         tps=$(grep -oP 'tps = \K[0-9.]+' <<<"$out" | head -1)
         awk -v r="$r" -v n="$name" -v tps="$tps" -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v x="$total" \
             'BEGIN {printf "round %d %-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f\n", r, n, tps, t * 10000 / x, c / x}'
+        # Each thread's share, when there is more than one.
+        awk -v x="$total" -v n="$name" 'NR == FNR {a[$1] += $2; next} {b[$1] += $2}
+            END {k = 0; for (t in b) k++; if (k < 2) exit;
+                 printf "  %s threads:", n; for (t in b) printf " %s %.1f", t, (b[t] - a[t]) / 1000 / x; print " us/tx"}' \
+            <(echo "$s0") <(echo "$s1")
         SUM_TICKS[$name]=$((${SUM_TICKS[$name]:-0} + t1 - t0))
         SUM_CSW[$name]=$((${SUM_CSW[$name]:-0} + c1 - c0))
         SUM_TPS[$name]=$(awk -v a="${SUM_TPS[$name]:-0}" -v b="$tps" 'BEGIN {print a + b}')

@@ -22,7 +22,11 @@ use crate::fingerprint::{Fingerprinter, split_statements};
 use crate::stats::{Observation, StatsStore};
 
 /// How often the queue is drained. Bounds how late a statement shows up in the API.
-const DRAIN: Duration = Duration::from_millis(10);
+/// Each wake-up starts on cold caches, and that start cost more than the statements it
+/// drained: at 10 ms the thread spent 5 µs per TPC-B transaction, at 50 ms 2 µs
+/// (docs/benchmarks.md). The queue's default bound (`analysis.event_queue`, 65 536 events)
+/// holds 50 ms of 1.3 million statements a second.
+const DRAIN: Duration = Duration::from_millis(50);
 /// How often time-based detector state (idle bursts) is flushed.
 const TICK: Duration = Duration::from_millis(100);
 

@@ -11,7 +11,7 @@ use super::config::NPlusOneConfig;
 use super::finding::{Finding, FindingKind, Severity, Source};
 use super::sqlcomment::{parse_tags, strip_tag_comments};
 use crate::event::SessionInfo;
-use crate::fingerprint::PatternId;
+use crate::fingerprint::Pattern;
 
 const READ_SUGGESTION: &str = "batch with WHERE … IN (…) / = ANY($1), a JOIN, or the ORM's eager \
     loading (Django select_related/prefetch_related, Rails includes, SQLAlchemy selectinload, \
@@ -43,13 +43,6 @@ impl BurstRules {
     }
 }
 
-/// A pattern's id and text, shared between a burst and the one after it (its parent).
-#[derive(Debug, Clone)]
-pub(super) struct PatternRef {
-    pub(super) id: PatternId,
-    text: Arc<str>,
-}
-
 /// What a burst keeps of one execution.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Execution {
@@ -76,36 +69,42 @@ impl Execution {
 }
 
 /// Consecutive executions of one pattern on one connection, within one request.
+///
+/// Starting one allocates nothing: the pattern (and the parent's) is the fingerprinter's
+/// shared `Arc`, and a route taken from `application_name` shares the session's string. In an
+/// OLTP transaction nearly every statement starts a burst.
 #[derive(Debug)]
 pub(super) struct Burst {
-    pub(super) pattern: PatternRef,
-    parent: Option<PatternRef>,
+    pub(super) pattern: Arc<Pattern>,
+    parent: Option<Arc<Pattern>>,
     count: u64,
     total_us: u64,
     first_params: u64,
     /// Some execution's parameters differ from the first one's.
     differing: bool,
     trace: u64,
-    conn_id: u64,
-    session: Arc<SessionInfo>,
-    route: Option<Box<str>>,
+    route: Option<Arc<str>>,
     last_at: SystemTime,
 }
 
 impl Burst {
     /// A burst of one execution, following `parent`.
-    pub(super) fn start(obs: &Observed<'_>, exec: &Execution, parent: Option<PatternRef>) -> Self {
+    pub(super) fn start(
+        obs: &Observed<'_>,
+        exec: &Execution,
+        parent: Option<Arc<Pattern>>,
+    ) -> Self {
+        let app = &obs.event.session.application_name;
+        let route = obs.route.map(|r| if r == &**app { app.clone() } else { r.into() });
         Burst {
-            pattern: PatternRef { id: obs.pattern.id, text: obs.pattern.text.as_str().into() },
+            pattern: obs.pattern.clone(),
             parent,
             count: 1,
             total_us: exec.duration_us,
             first_params: exec.params,
             differing: false,
             trace: exec.trace,
-            conn_id: obs.event.conn_id,
-            session: obs.event.session.clone(),
-            route: obs.route.map(Into::into),
+            route,
             last_at: exec.at,
         }
     }
@@ -122,8 +121,14 @@ impl Burst {
         self.last_at = exec.at;
     }
 
-    /// The finding this burst amounts to, if any.
-    pub(super) fn judge(&self, rules: &BurstRules) -> Option<Finding> {
+    /// The finding this burst amounts to, if any; `conn_id` and `session` are its
+    /// connection's.
+    pub(super) fn judge(
+        &self,
+        rules: &BurstRules,
+        conn_id: u64,
+        session: &Arc<SessionInfo>,
+    ) -> Option<Finding> {
         if self.differing {
             // Sentry's rule: an N+1 follows a parent statement of another pattern. A run with
             // no parent (a load generator, a worker looping on one lookup) is not one.
@@ -133,18 +138,19 @@ impl Burst {
             let critical =
                 self.count >= rules.critical_count || self.total_us >= rules.critical_total_us;
             let severity = if critical { Severity::Critical } else { Severity::Warning };
-            enough.then(|| self.n_plus_one(severity))
+            enough.then(|| self.n_plus_one(severity, conn_id, session))
         } else {
             let severity = if self.total_us >= rules.min_total_us {
                 Severity::Warning
             } else {
                 Severity::Info
             };
-            (self.count >= rules.duplicate_min_repeats).then(|| self.duplicate(severity))
+            (self.count >= rules.duplicate_min_repeats)
+                .then(|| self.duplicate(severity, conn_id, session))
         }
     }
 
-    fn n_plus_one(&self, severity: Severity) -> Finding {
+    fn n_plus_one(&self, severity: Severity, conn_id: u64, session: &Arc<SessionInfo>) -> Finding {
         let advice = if is_write(&self.pattern.text) { WRITE_SUGGESTION } else { READ_SUGGESTION };
         let suggestion = match &self.parent {
             Some(_) => format!("{} executions after one parent statement: {advice}", self.count),
@@ -154,32 +160,33 @@ impl Burst {
             parent_pattern_id: self.parent.as_ref().map(|p| p.id.to_string()),
             parent_pattern: self.parent.as_ref().map(|p| p.text.to_string()),
             suggestion,
-            ..self.finding(FindingKind::NPlusOne, severity)
+            ..self.finding(FindingKind::NPlusOne, severity, conn_id, session)
         }
     }
 
-    fn duplicate(&self, severity: Severity) -> Finding {
+    fn duplicate(&self, severity: Severity, conn_id: u64, session: &Arc<SessionInfo>) -> Finding {
         Finding {
             suggestion: format!(
                 "the same statement with the same parameters ran {} times in a row: \
                  {DUPLICATE_SUGGESTION}",
                 self.count
             ),
-            ..self.finding(FindingKind::Duplicate, severity)
+            ..self.finding(FindingKind::Duplicate, severity, conn_id, session)
         }
     }
 
-    fn finding(&self, kind: FindingKind, severity: Severity) -> Finding {
-        let src = Source {
-            conn_id: self.conn_id,
-            session: &self.session,
-            route: self.route.as_deref(),
-            at: self.last_at,
-        };
+    fn finding(
+        &self,
+        kind: FindingKind,
+        severity: Severity,
+        conn_id: u64,
+        session: &Arc<SessionInfo>,
+    ) -> Finding {
+        let src = Source { conn_id, session, route: self.route.as_deref(), at: self.last_at };
         Finding {
             duration_ms: self.total_us as f64 / 1000.0,
             count: self.count,
-            sample: Some(self.pattern.text.to_string()),
+            sample: Some(self.pattern.text.clone()),
             ..Finding::new(kind, severity, (self.pattern.id, &self.pattern.text), &src)
         }
     }

@@ -2,10 +2,10 @@
 //! execution (rules such as large OFFSET need the literal values, which normalization removes;
 //! the findings name tables and columns, never values).
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use super::{Detector, Finding, FindingKind, Observed, Severity};
+use crate::fasthash::FastSet;
 use crate::lint::{self, Linter};
 
 /// Pattern ids remembered as "already linted"; past this the set starts over (counted).
@@ -14,13 +14,13 @@ const MAX_SEEN: usize = 50_000;
 /// Runs the lint rules once per pattern.
 pub struct LintDetector {
     linter: Linter,
-    seen: HashSet<u64>,
+    seen: FastSet<u64>,
     evictions: u64,
 }
 
 impl LintDetector {
     pub fn new(linter: Linter) -> Self {
-        LintDetector { linter, seen: HashSet::new(), evictions: 0 }
+        LintDetector { linter, seen: FastSet::default(), evictions: 0 }
     }
 }
 

@@ -1,37 +1,49 @@
 //! A bounded map that evicts its least recently touched entry, for per-connection and
 //! per-pattern detector state.
 //!
-//! Every touch gets a fresh stamp from a counter; a `BTreeMap` from stamp to key keeps the
-//! recency order, so touching, evicting and popping the oldest are all O(log n).
+//! Entries live in a slab (`Vec`) linked into a recency list by index, and a hash map finds a
+//! key's slot: touching, evicting and popping the oldest are O(1) and allocate nothing once
+//! the slab has grown to its bound. (A `BTreeMap` of stamps did the same in O(log n) with an
+//! allocation per touch, and showed up in the analysis thread's profile.)
 
-use std::collections::BTreeMap;
+use std::hash::Hash;
 
 use crate::fasthash::FastMap;
-use std::hash::Hash;
+
+/// No slot: the end of the recency list.
+const NIL: usize = usize::MAX;
 
 /// Bounded least-recently-used map.
 #[derive(Debug)]
 pub(crate) struct LruMap<K, V> {
-    entries: FastMap<K, Slot<V>>,
-    order: BTreeMap<u64, K>,
-    clock: u64,
+    index: FastMap<K, usize>,
+    slots: Vec<Slot<K, V>>,
+    /// Slots of removed entries, reused before the slab grows.
+    free: Vec<usize>,
+    /// Most and least recently touched slots.
+    newest: usize,
+    oldest: usize,
     capacity: usize,
     evictions: u64,
 }
 
 #[derive(Debug)]
-struct Slot<V> {
-    stamp: u64,
-    value: V,
+struct Slot<K, V> {
+    entry: Option<(K, V)>,
+    /// Toward the newest and toward the oldest entry.
+    newer: usize,
+    older: usize,
 }
 
 impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     /// An empty map holding at most `capacity` entries (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
         LruMap {
-            entries: FastMap::default(),
-            order: BTreeMap::new(),
-            clock: 0,
+            index: FastMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            newest: NIL,
+            oldest: NIL,
             capacity: capacity.max(1),
             evictions: 0,
         }
@@ -44,20 +56,35 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
         key: K,
         make: impl FnOnce() -> V,
     ) -> (&mut V, Option<(K, V)>) {
-        self.clock += 1;
-        let stamp = self.clock;
-        let evicted = if self.entries.contains_key(&key) { None } else { self.make_room() };
-        let slot = self.entries.entry(key.clone()).or_insert_with(|| Slot { stamp, value: make() });
-        self.order.remove(&slot.stamp);
-        slot.stamp = stamp;
-        self.order.insert(stamp, key);
-        (&mut slot.value, evicted)
+        if let Some(&slot) = self.index.get(&key) {
+            self.unlink(slot);
+            self.push_newest(slot);
+            return (self.value_mut(slot), None);
+        }
+        let evicted = self.make_room();
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot].entry = Some((key.clone(), make()));
+                slot
+            }
+            None => {
+                self.slots.push(Slot {
+                    entry: Some((key.clone(), make())),
+                    newer: NIL,
+                    older: NIL,
+                });
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key, slot);
+        self.push_newest(slot);
+        (self.value_mut(slot), evicted)
     }
 
     /// Removes and returns the least recent entry if `expired` says so.
     pub(crate) fn pop_oldest_if(&mut self, expired: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
-        let (_, key) = self.order.first_key_value()?;
-        if !expired(&self.entries.get(key)?.value) {
+        let (_, value) = self.slots.get(self.oldest)?.entry.as_ref()?;
+        if !expired(value) {
             return None;
         }
         self.pop_oldest()
@@ -65,7 +92,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
 
     /// Entries held now.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     /// Entries evicted to stay within the bound (monotonic).
@@ -73,8 +100,13 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
         self.evictions
     }
 
+    fn value_mut(&mut self, slot: usize) -> &mut V {
+        let (_, value) = self.slots[slot].entry.as_mut().expect("a linked slot holds an entry");
+        value
+    }
+
     fn make_room(&mut self) -> Option<(K, V)> {
-        if self.entries.len() < self.capacity {
+        if self.index.len() < self.capacity {
             return None;
         }
         let evicted = self.pop_oldest()?;
@@ -83,9 +115,38 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     }
 
     fn pop_oldest(&mut self) -> Option<(K, V)> {
-        let (_, key) = self.order.pop_first()?;
-        let slot = self.entries.remove(&key)?;
-        Some((key, slot.value))
+        let slot = self.oldest;
+        let (key, value) = self.slots.get_mut(slot)?.entry.take()?;
+        self.unlink(slot);
+        self.free.push(slot);
+        self.index.remove(&key);
+        Some((key, value))
+    }
+
+    /// Takes the slot out of the recency list.
+    fn unlink(&mut self, slot: usize) {
+        let (newer, older) = (self.slots[slot].newer, self.slots[slot].older);
+        match newer {
+            NIL => self.newest = older,
+            n => self.slots[n].older = older,
+        }
+        match older {
+            NIL => self.oldest = newer,
+            o => self.slots[o].newer = newer,
+        }
+        self.slots[slot].newer = NIL;
+        self.slots[slot].older = NIL;
+    }
+
+    /// Puts an unlinked slot at the newest end.
+    fn push_newest(&mut self, slot: usize) {
+        self.slots[slot].older = self.newest;
+        self.slots[slot].newer = NIL;
+        match self.newest {
+            NIL => self.oldest = slot,
+            n => self.slots[n].newer = slot,
+        }
+        self.newest = slot;
     }
 }
 
@@ -123,5 +184,48 @@ mod tests {
         assert_eq!(map.pop_oldest_if(|_| true), Some((2, 20)));
         assert_eq!(map.pop_oldest_if(|_| true), None);
         assert_eq!(map.evictions(), 0);
+    }
+
+    /// Many operations against a plain reference model (a `Vec` in recency order).
+    #[test]
+    fn agrees_with_a_reference_model() {
+        let mut map = LruMap::new(5);
+        let mut model: Vec<(u32, u32)> = Vec::new(); // oldest first
+        let mut evictions = 0;
+        let mut x: u32 = 12345;
+        for step in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let key = x % 9;
+            if x.is_multiple_of(7) {
+                let limit = x % 100;
+                let got = map.pop_oldest_if(|v| *v < limit);
+                let want = match model.first() {
+                    Some(&(_, v)) if v < limit => Some(model.remove(0)),
+                    _ => None,
+                };
+                assert_eq!(got, want, "step {step}");
+            } else {
+                let (value, evicted) = map.touch_or_insert_with(key, || step % 100);
+                let got = (*value, evicted);
+                let want = match model.iter().position(|(k, _)| *k == key) {
+                    Some(i) => {
+                        let entry = model.remove(i);
+                        model.push(entry);
+                        (entry.1, None)
+                    }
+                    None => {
+                        let evicted = (model.len() == 5).then(|| model.remove(0));
+                        evictions += u64::from(evicted.is_some());
+                        model.push((key, step % 100));
+                        (step % 100, evicted)
+                    }
+                };
+                assert_eq!(got, want, "step {step}");
+            }
+            assert_eq!(map.len(), model.len());
+            assert_eq!(map.evictions(), evictions);
+        }
     }
 }

@@ -26,6 +26,7 @@ pub mod sqlcomment;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::event::StatementEvent;
@@ -44,8 +45,9 @@ pub struct Observed<'a> {
     /// This statement's text (one statement of a multi-statement simple query). Raw: may
     /// hold literal values.
     pub statement: &'a str,
-    /// The statement's pattern (normalized, no literal values).
-    pub pattern: &'a Pattern,
+    /// The statement's pattern (normalized, no literal values), shared with the
+    /// fingerprinter's memo so that detectors keep it without copying its text.
+    pub pattern: &'a Arc<Pattern>,
     /// The endpoint, from [`route_of`].
     pub route: Option<&'a str>,
 }
@@ -148,7 +150,7 @@ impl Detectors {
         &mut self,
         event: &StatementEvent,
         statement: &str,
-        pattern: &Pattern,
+        pattern: &Arc<Pattern>,
         now: Instant,
     ) {
         let route = route_of(statement, &event.session.application_name);

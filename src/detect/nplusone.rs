@@ -34,6 +34,7 @@
 //! dropped by `tick`, and at most `max_connections` connections are tracked (the least
 //! recently active is judged and dropped beyond, and counted as an eviction).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::burst::{Burst, BurstRules, Execution};
@@ -42,7 +43,7 @@ use super::config::NPlusOneConfig;
 use super::finding::Finding;
 use super::lru::LruMap;
 use super::{Detector, Observed};
-use crate::event::TxState;
+use crate::event::{SessionInfo, TxState};
 
 /// Reports N+1 and duplicate bursts.
 #[derive(Debug)]
@@ -55,6 +56,10 @@ pub struct NPlusOneDetector {
 /// What the detector remembers about one connection.
 #[derive(Debug)]
 struct ConnState {
+    conn_id: u64,
+    /// The session as its latest event reported it (replaced only when the tracker replaced
+    /// it, so most events cost a pointer comparison, not a reference count).
+    session: Arc<SessionInfo>,
     last_active: Instant,
     /// The transaction status the previous event carried.
     last_tx: TxState,
@@ -82,7 +87,7 @@ impl NPlusOneDetector {
 impl Detector for NPlusOneDetector {
     fn observe(&mut self, obs: &Observed<'_>, now: Instant, out: &mut Vec<Finding>) {
         let (state, evicted) =
-            self.conns.touch_or_insert_with(obs.event.conn_id, || ConnState::new(now));
+            self.conns.touch_or_insert_with(obs.event.conn_id, || ConnState::new(obs, now));
         if let Some((_, mut old)) = evicted {
             old.end_request(&self.rules, out);
         }
@@ -113,11 +118,21 @@ impl Detector for NPlusOneDetector {
 }
 
 impl ConnState {
-    fn new(now: Instant) -> Self {
-        ConnState { last_active: now, last_tx: TxState::Idle, in_block: false, burst: None }
+    fn new(obs: &Observed<'_>, now: Instant) -> Self {
+        ConnState {
+            conn_id: obs.event.conn_id,
+            session: obs.event.session.clone(),
+            last_active: now,
+            last_tx: TxState::Idle,
+            in_block: false,
+            burst: None,
+        }
     }
 
     fn observe(&mut self, obs: &Observed<'_>, rules: &BurstRules, out: &mut Vec<Finding>) {
+        if !Arc::ptr_eq(&self.session, &obs.event.session) {
+            self.session = obs.event.session.clone();
+        }
         self.follow_tx_status(obs.event.tx, rules, out);
         match classify(&obs.pattern.text) {
             StatementClass::Begin => self.in_block = true,
@@ -157,7 +172,7 @@ impl ConnState {
         }
         let parent = match self.burst.take() {
             Some(previous) => {
-                out.extend(previous.judge(rules));
+                out.extend(previous.judge(rules, self.conn_id, &self.session));
                 same_request.then_some(previous.pattern)
             }
             None => None,
@@ -168,7 +183,7 @@ impl ConnState {
     /// A request boundary: judges the burst and forgets it, so the next one has no parent.
     fn end_request(&mut self, rules: &BurstRules, out: &mut Vec<Finding>) {
         if let Some(burst) = self.burst.take() {
-            out.extend(burst.judge(rules));
+            out.extend(burst.judge(rules, self.conn_id, &self.session));
         }
     }
 }

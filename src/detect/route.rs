@@ -6,11 +6,11 @@
 //! become routes: their cardinality is unbounded.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 use super::finding::FindingKind;
 use super::sqlcomment::parse_tags;
 use crate::event::Outcome;
+use crate::fasthash::{FastMap, FastSet};
 
 /// Default bound on distinct routes.
 pub const DEFAULT_MAX_ROUTES: usize = 1000;
@@ -88,7 +88,7 @@ struct RouteEntry {
     statements: u64,
     total_us: u64,
     errors: u64,
-    patterns: HashSet<u64>,
+    patterns: FastSet<u64>,
     patterns_capped: bool,
     n_plus_one: u64,
 }
@@ -98,8 +98,10 @@ struct RouteEntry {
 /// toward the bound.
 #[derive(Debug)]
 pub struct RouteStats {
-    routes: HashMap<String, RouteEntry>,
-    /// Routes in `routes` other than the two reserved ones.
+    /// Where each route's entry is in `entries`: one lookup per statement, no allocation.
+    index: FastMap<Box<str>, usize>,
+    entries: Vec<(Box<str>, RouteEntry)>,
+    /// Routes in `entries` other than the two reserved ones.
     named: usize,
     max_routes: usize,
     overflow: u64,
@@ -114,7 +116,13 @@ impl Default for RouteStats {
 impl RouteStats {
     /// Empty statistics for at most `max_routes` named routes (at least one).
     pub fn new(max_routes: usize) -> Self {
-        RouteStats { routes: HashMap::new(), named: 0, max_routes: max_routes.max(1), overflow: 0 }
+        RouteStats {
+            index: FastMap::default(),
+            entries: Vec::new(),
+            named: 0,
+            max_routes: max_routes.max(1),
+            overflow: 0,
+        }
     }
 
     /// Adds one statement.
@@ -138,17 +146,18 @@ impl RouteStats {
             return;
         }
         let key = match route {
-            Some(r) if self.routes.contains_key(r) => r,
+            Some(r) if self.index.contains_key(r) => r,
             Some(_) => OTHER_ROUTE,
             None => UNATTRIBUTED_ROUTE,
         };
-        self.routes.entry(key.to_string()).or_default().n_plus_one += 1;
+        let slot = self.slot(key);
+        self.entries[slot].1.n_plus_one += 1;
     }
 
     /// Every route, most total time first (ties by name).
     pub fn list(&self) -> Vec<RouteSummary> {
         let mut rows: Vec<RouteSummary> =
-            self.routes.iter().map(|(route, e)| e.summary(route)).collect();
+            self.entries.iter().map(|(route, e)| e.summary(route)).collect();
         rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms).then_with(|| a.route.cmp(&b.route)));
         rows
     }
@@ -165,29 +174,33 @@ impl RouteStats {
 
     /// True when no statement has been recorded.
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.entries.is_empty()
     }
 
+    /// The entry a statement of `route` is counted under: its own, or `other` once the bound
+    /// is reached (counted), or `unattributed`.
     fn entry_for(&mut self, route: Option<&str>) -> &mut RouteEntry {
-        let key = self.key_for(route);
-        if !self.routes.contains_key(key) {
-            self.named += usize::from(!is_reserved(key));
-            self.routes.insert(key.to_string(), RouteEntry::default());
-        }
-        self.routes.get_mut(key).expect("the entry was inserted above")
+        let key = route.unwrap_or(UNATTRIBUTED_ROUTE);
+        let slot = match self.index.get(key) {
+            Some(&slot) => slot,
+            None if !is_reserved(key) && self.named >= self.max_routes => {
+                self.overflow += 1;
+                self.slot(OTHER_ROUTE)
+            }
+            None => self.slot(key),
+        };
+        &mut self.entries[slot].1
     }
 
-    /// The key a statement of `route` is counted under; counts overflow.
-    fn key_for<'r>(&mut self, route: Option<&'r str>) -> &'r str {
-        match route {
-            None => UNATTRIBUTED_ROUTE,
-            Some(r) if is_reserved(r) || self.named < self.max_routes => r,
-            Some(r) if self.routes.contains_key(r) => r,
-            Some(_) => {
-                self.overflow += 1;
-                OTHER_ROUTE
-            }
+    /// The slot of `key`'s entry, created if absent.
+    fn slot(&mut self, key: &str) -> usize {
+        if let Some(&slot) = self.index.get(key) {
+            return slot;
         }
+        self.named += usize::from(!is_reserved(key));
+        self.entries.push((key.into(), RouteEntry::default()));
+        self.index.insert(key.into(), self.entries.len() - 1);
+        self.entries.len() - 1
     }
 }
 

@@ -17,14 +17,18 @@ mod slow;
 mod store;
 
 /// A pattern with an id derived from its text (the real normalizer is not used here).
-pub(super) fn pattern(text: &str) -> Pattern {
-    Pattern { id: PatternId(xxh3_64(text.as_bytes())), text: text.to_string(), parsed: true }
+pub(super) fn pattern(text: &str) -> Arc<Pattern> {
+    Arc::new(Pattern {
+        id: PatternId(xxh3_64(text.as_bytes())),
+        text: text.to_string(),
+        parsed: true,
+    })
 }
 
 /// One statement to feed: what the tracker and the fingerprinter would have produced.
 #[derive(Debug, Clone)]
 pub(super) struct Stmt {
-    pub pattern: Pattern,
+    pub pattern: Arc<Pattern>,
     pub sql: String,
     pub extended: bool,
     pub params_hash: u64,
