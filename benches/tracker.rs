@@ -84,13 +84,16 @@ fn scan(
     outbox: &mut Vec<pgscope::event::StatementEvent>,
 ) {
     let now = Instant::now();
-    let progress = if client {
-        splitter.scan(bytes, Tracker::client_peek, |tag, body, _| tracker.on_client(tag, body, now))
-    } else {
-        splitter.scan(bytes, Tracker::server_peek, |tag, body, _| tracker.on_server(tag, body, now))
-    };
+    let progress = tracker.emit_into(outbox, |tracker| {
+        if client {
+            splitter
+                .scan(bytes, Tracker::client_peek, |tag, body, _| tracker.on_client(tag, body, now))
+        } else {
+            splitter
+                .scan(bytes, Tracker::server_peek, |tag, body, _| tracker.on_server(tag, body, now))
+        }
+    });
     black_box(progress.expect("well-formed frames"));
-    outbox.extend(tracker.drain_events());
 }
 
 fn main() {

@@ -212,6 +212,21 @@ impl Tracker {
         self.events.drain(..)
     }
 
+    /// Runs `feed` with this tracker's events appended straight to `out` rather than kept
+    /// for [`Tracker::drain_events`]: the relay collects every session's events in one batch
+    /// and saves a copy of each.
+    pub fn emit_into<R>(
+        &mut self,
+        out: &mut Vec<StatementEvent>,
+        feed: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        out.append(&mut self.events);
+        std::mem::swap(&mut self.events, out);
+        let result = feed(self);
+        std::mem::swap(&mut self.events, out);
+        result
+    }
+
     /// Feeds one client message (its type and the head of its body the tracker asked for).
     pub fn on_client(&mut self, tag: u8, body: &[u8], now: Instant) {
         if self.lost {

@@ -512,16 +512,16 @@ impl Direction {
     fn scan(&mut self, tracker: &mut Tracker, ctx: &mut Shared<'_>) -> Result<(), SessionError> {
         let now = Instant::now();
         let bytes = &self.buf[self.start..self.end];
-        let progress = match self.side {
-            Side::Client => self.splitter.scan(bytes, Tracker::client_peek, |tag, body, _| {
+        let (splitter, side) = (&mut self.splitter, self.side);
+        let before = ctx.outbox.len();
+        let progress = tracker.emit_into(ctx.outbox, |tracker| match side {
+            Side::Client => splitter.scan(bytes, Tracker::client_peek, |tag, body, _| {
                 tracker.on_client(tag, body, now)
             }),
-            Side::Server => self.splitter.scan(bytes, Tracker::server_peek, |tag, body, _| {
+            Side::Server => splitter.scan(bytes, Tracker::server_peek, |tag, body, _| {
                 tracker.on_server(tag, body, now)
             }),
-        };
-        let before = ctx.outbox.len();
-        ctx.outbox.extend(tracker.drain_events());
+        });
         if ctx.outbox.len() > before {
             ctx.events.collected(ctx.outbox.len() - before);
         }

@@ -434,3 +434,25 @@ fn wall_clock_times_follow_the_monotonic_clock_and_are_reread() {
     assert_eq!(t.wall.0, start + Duration::from_millis(1500));
     assert!(near(later));
 }
+
+#[test]
+fn emit_into_appends_events_in_order_and_keeps_none() {
+    let now = Instant::now();
+    let mut t = Tracker::new(1, SessionInfo::default(), TrackerLimits::default(), now);
+    let feed = |t: &mut Tracker, sql: &str| {
+        t.on_client(b'Q', &cstrs(&[sql]), now);
+        t.on_server(b'C', &cstrs(&["SELECT 1"]), now);
+        t.on_server(b'Z', b"I", now);
+    };
+    // An event left over from before is kept, ahead of the new ones.
+    feed(&mut t, "SELECT 'left over'");
+    let mut out = Vec::new();
+    t.emit_into(&mut out, |t| feed(t, "SELECT 'first'"));
+    t.emit_into(&mut out, |t| feed(t, "SELECT 'second'"));
+    let texts: Vec<&[u8]> = out.iter().map(|e| &e.sql[..]).collect();
+    assert_eq!(
+        texts,
+        [&b"SELECT 'left over'"[..], &b"SELECT 'first'"[..], &b"SELECT 'second'"[..]]
+    );
+    assert_eq!(t.drain_events().count(), 0, "the tracker keeps nothing back");
+}
