@@ -73,8 +73,10 @@ impl Analysis {
             observe(event, &mut self.fingerprinter, &mut store, &mut detectors, now);
         }
         // Published before `analyzed`, so whoever sees the events analysed sees this too.
-        let evictions = self.fingerprinter.evictions();
-        self.counters.memo_evictions.store(evictions, Ordering::Relaxed);
+        let (canonical, exact) =
+            (self.fingerprinter.evictions(), self.fingerprinter.exact_evictions());
+        self.counters.memo_evictions.store(canonical, Ordering::Relaxed);
+        self.counters.exact_memo_evictions.store(exact, Ordering::Relaxed);
         self.counters.analyzed.fetch_add(n, Ordering::Release);
         for request in detectors.take_explain_requests() {
             if let Some(explain) = &self.explain {

@@ -77,6 +77,8 @@ pub struct EventCounters {
     /// Patterns the fingerprint memo dropped to stay within its capacity, as the analysis
     /// thread last published it.
     pub memo_evictions: AtomicU64,
+    /// Texts the exact-text memo in front of it dropped, published the same way.
+    pub exact_memo_evictions: AtomicU64,
 }
 
 /// The data path's end of the event queue. Cloned into every relay thread.

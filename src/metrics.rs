@@ -101,7 +101,7 @@ impl PgscopeCollector {
         let by = |label: &str, pairs: [(&str, &AtomicU64); 2]| {
             pairs.iter().map(|(v, a)| (vec![(label.to_string(), v.to_string())], load(a))).collect()
         };
-        let single: [(&str, &str, &AtomicU64); 9] = [
+        let single: [(&str, &str, &AtomicU64); 10] = [
             ("pgscope_client_connections_total", "Client connections accepted.", &p.clients_total),
             (
                 "pgscope_client_connections_refused_total",
@@ -138,6 +138,11 @@ impl PgscopeCollector {
                 "pgscope_fingerprint_memo_evictions_total",
                 "Patterns dropped from the fingerprint memo to keep it within analysis.memo_capacity (they are normalized again when seen).",
                 &e.memo_evictions,
+            ),
+            (
+                "pgscope_fingerprint_exact_memo_evictions_total",
+                "Statement texts dropped from the exact-text memo in front of the fingerprint memo, to keep it within analysis.memo_capacity (they are found again through the fingerprint memo).",
+                &e.exact_memo_evictions,
             ),
         ];
         let mut families: Vec<MetricFamily> =

@@ -141,9 +141,15 @@ impl Fingerprinter {
         self.misses
     }
 
-    /// Patterns dropped from the memo to respect its capacity.
+    /// Patterns dropped from the canonical memo to respect its capacity.
     pub fn evictions(&self) -> u64 {
         self.canonical.evictions
+    }
+
+    /// Texts dropped from the exact memo to respect its capacity (a dropped text is found
+    /// again through the canonical memo).
+    pub fn exact_evictions(&self) -> u64 {
+        self.exact.evictions
     }
 
     /// Patterns currently memoized.

@@ -113,11 +113,7 @@ impl RelayPool {
 
     /// Closes every session still relayed and ends the threads.
     pub fn stop(&self) {
-        for thread in &self.threads {
-            if thread.commands.send(Command::Stop).is_ok() {
-                let _ = thread.waker.wake();
-            }
-        }
+        self.tell_stop();
         for thread in &self.threads {
             let join = thread.join.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(join) = join {
@@ -125,15 +121,20 @@ impl RelayPool {
             }
         }
     }
-}
 
-impl Drop for RelayPool {
-    fn drop(&mut self) {
+    /// Asks every relay thread to stop, without waiting for it.
+    fn tell_stop(&self) {
         for thread in &self.threads {
             if thread.commands.send(Command::Stop).is_ok() {
                 let _ = thread.waker.wake();
             }
         }
+    }
+}
+
+impl Drop for RelayPool {
+    fn drop(&mut self) {
+        self.tell_stop();
     }
 }
 

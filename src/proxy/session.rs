@@ -117,17 +117,17 @@ async fn finish(
         }
         End::Server(r) => r,
     };
-    match &result {
-        Err(e @ (SessionError::ClientProtocol(_) | SessionError::ServerProtocol(_))) => {
+    let sqlstate = match &result {
+        Err(SessionError::ClientProtocol(_) | SessionError::ServerProtocol(_)) => {
             ctx.counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
-            let msg = format!("pgscope: {e}");
-            let _ = client.write_all(&wire::error_response("FATAL", "08P01", &msg)).await;
+            Some("08P01")
         }
-        Err(e @ SessionError::Internal) => {
-            let msg = format!("pgscope: {e}");
-            let _ = client.write_all(&wire::error_response("FATAL", "XX000", &msg)).await;
-        }
-        _ => {}
+        Err(SessionError::Internal) => Some("XX000"),
+        _ => None,
+    };
+    if let (Some(sqlstate), Err(e)) = (sqlstate, &result) {
+        let msg = format!("pgscope: {e}");
+        let _ = client.write_all(&wire::error_response("FATAL", sqlstate, &msg)).await;
     }
     result
 }

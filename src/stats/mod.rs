@@ -10,9 +10,9 @@ mod rfc3339;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use crate::fasthash::FastMap;
-use std::time::SystemTime;
 
 use entry::Entry;
 

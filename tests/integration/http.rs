@@ -43,6 +43,7 @@ async fn metrics_pass_promtool_and_count_the_traffic() {
         "pgscope_events_dropped_total 0",
         "pgscope_patterns_evicted_total 0",
         "pgscope_fingerprint_memo_evictions_total 0",
+        "pgscope_fingerprint_exact_memo_evictions_total 0",
         "process_cpu_seconds_total",
     ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
@@ -67,14 +68,20 @@ async fn a_full_fingerprint_memo_counts_its_evictions() {
     env.wait_for_calls(5).await;
     let http = env.sidecar.http_addr.expect("http enabled");
     let (_, text) = http_get(http, "/metrics").await;
-    let evicted = text
-        .lines()
-        .find_map(|l| l.strip_prefix("pgscope_fingerprint_memo_evictions_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no memo eviction counter:\n{text}"));
+    let evicted = metric_value(&text, "pgscope_fingerprint_memo_evictions_total");
     assert_eq!(evicted, 3.0, "5 patterns through a memo of 2 drop 3");
+    let exact = metric_value(&text, "pgscope_fingerprint_exact_memo_evictions_total");
+    assert_eq!(exact, 3.0, "5 texts through an exact memo of 2 drop 3");
     // Evicted from the memo is not lost: every statement still has its pattern and calls.
     assert_eq!(env.patterns().len(), 5);
+}
+
+/// The value of an unlabelled metric in a Prometheus text exposition.
+fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no {name}:\n{text}"))
 }
 
 async fn promtool_check(text: &str) {
