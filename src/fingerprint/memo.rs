@@ -29,21 +29,21 @@ impl Hasher for KeyIsHash {
     }
 }
 
-type Generation = HashMap<u64, Arc<Pattern>, BuildHasherDefault<KeyIsHash>>;
+type Generation<V> = HashMap<u64, V, BuildHasherDefault<KeyIsHash>>;
 
-/// A bounded map of hash → pattern in two generations of at most `cap` entries each: new
+/// A bounded map of hash → value in two generations of at most `cap` entries each: new
 /// entries go into the young one; when it is full, the old one is dropped and the young one
 /// becomes old. A hit in the old generation moves the entry back to the young one, so entries
 /// in use survive and one-off ones age out, at O(1) per call.
 #[derive(Debug)]
-struct Generations {
+struct Generations<V> {
     cap: usize,
-    young: Generation,
-    old: Generation,
+    young: Generation<V>,
+    old: Generation<V>,
     evictions: u64,
 }
 
-impl Generations {
+impl<V> Generations<V> {
     fn new(cap: usize) -> Self {
         Generations {
             cap,
@@ -53,28 +53,35 @@ impl Generations {
         }
     }
 
-    fn get(&mut self, key: u64) -> Option<Arc<Pattern>> {
-        if let Some(pattern) = self.young.get(&key) {
-            return Some(Arc::clone(pattern));
+    fn get(&mut self, key: u64) -> Option<&mut V> {
+        if self.young.contains_key(&key) {
+            return self.young.get_mut(&key);
         }
-        let pattern = self.old.remove(&key)?;
-        self.insert(key, Arc::clone(&pattern));
-        Some(pattern)
+        let value = self.old.remove(&key)?;
+        Some(self.insert(key, value))
     }
 
-    fn insert(&mut self, key: u64, pattern: Arc<Pattern>) {
+    fn insert(&mut self, key: u64, value: V) -> &mut V {
         if self.young.len() >= self.cap {
             let fresh = Generation::with_capacity_and_hasher(self.cap, Default::default());
             let retired = mem::replace(&mut self.young, fresh);
             let dropped = mem::replace(&mut self.old, retired);
             self.evictions += dropped.len() as u64;
         }
-        self.young.insert(key, pattern);
+        self.young.entry(key).insert_entry(value).into_mut()
     }
 
     fn len(&self) -> usize {
         self.young.len() + self.old.len()
     }
+}
+
+/// A canonical memo entry: the pattern, and the exact-text hash of the last statement that
+/// found it, so that a text goes into the exact memo only once it has been seen twice.
+#[derive(Debug)]
+struct Canonical {
+    pattern: Arc<Pattern>,
+    last_exact: u64,
 }
 
 /// Memoizing front: statement text → `Arc<Pattern>`, bounded.
@@ -85,11 +92,14 @@ impl Generations {
 /// - the canonical memo, keyed by [`memo_key`]: the same statement with other literals,
 ///   spacing or comments finds its pattern without a parse.
 ///
-/// Only a miss in both normalizes.
+/// Only a miss in both normalizes. A text enters the exact memo when its pattern's last
+/// statement had the same text: texts that repeat get there on their second call, and the
+/// simple-protocol texts that carry their literals inline, nearly all different, never fill it
+/// (each would have cost an insert into a large table, and pushed out the texts that repeat).
 #[derive(Debug)]
 pub struct Fingerprinter {
-    exact: Generations,
-    canonical: Generations,
+    exact: Generations<Arc<Pattern>>,
+    canonical: Generations<Canonical>,
     hits: u64,
     misses: u64,
 }
@@ -112,22 +122,20 @@ impl Fingerprinter {
         let exact = xxh3_64(sql.as_bytes());
         if let Some(pattern) = self.exact.get(exact) {
             self.hits += 1;
-            return pattern;
+            return Arc::clone(pattern);
         }
         let key = memo_key(sql);
-        let pattern = match self.canonical.get(key) {
-            Some(pattern) => {
-                self.hits += 1;
-                pattern
+        if let Some(entry) = self.canonical.get(key) {
+            self.hits += 1;
+            let pattern = Arc::clone(&entry.pattern);
+            if mem::replace(&mut entry.last_exact, exact) == exact {
+                self.exact.insert(exact, Arc::clone(&pattern));
             }
-            None => {
-                self.misses += 1;
-                let pattern = Arc::new(normalize(sql));
-                self.canonical.insert(key, Arc::clone(&pattern));
-                pattern
-            }
-        };
-        self.exact.insert(exact, Arc::clone(&pattern));
+            return pattern;
+        }
+        self.misses += 1;
+        let pattern = Arc::new(normalize(sql));
+        self.canonical.insert(key, Canonical { pattern: Arc::clone(&pattern), last_exact: exact });
         pattern
     }
 
@@ -191,6 +199,24 @@ mod tests {
         fp.fingerprint("SELECT * FROM t WHERE id = 99");
         assert_eq!(fp.canonical.len(), before);
         assert_eq!(fp.hits(), 100);
+    }
+
+    #[test]
+    fn only_texts_seen_twice_enter_the_exact_memo() {
+        let mut fp = Fingerprinter::new(100);
+        for i in 0..20 {
+            fp.fingerprint(&format!("SELECT * FROM t WHERE id = {i}"));
+        }
+        assert_eq!(fp.exact.len(), 0, "texts with their own literals stay out");
+        fp.fingerprint("SELECT * FROM t WHERE id = $1");
+        assert_eq!(fp.exact.len(), 0, "a first call does not enter");
+        fp.fingerprint("SELECT * FROM t WHERE id = $1");
+        assert_eq!(fp.exact.len(), 1, "the second call in a row does");
+        let hits = fp.hits();
+        let pattern = fp.fingerprint("SELECT * FROM t WHERE id = $1");
+        assert_eq!(fp.hits(), hits + 1);
+        assert_eq!(pattern.text, "SELECT * FROM t WHERE id = $1");
+        assert_eq!(fp.exact.len(), 1);
     }
 
     #[test]

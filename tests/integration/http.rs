@@ -62,10 +62,13 @@ async fn a_full_fingerprint_memo_counts_its_evictions() {
     // Room for 2 patterns: generations of 1, so every new pattern retires the older one.
     let env = Env::start_with(|c| c.memo_capacity = 2).await;
     let db = env.client().await;
+    // Each text twice in a row: a text enters the exact memo on its second call.
     for i in 0..5 {
-        db.batch_execute(&format!("SELECT 1 AS column_{i}")).await.unwrap();
+        for _ in 0..2 {
+            db.batch_execute(&format!("SELECT 1 AS column_{i}")).await.unwrap();
+        }
     }
-    env.wait_for_calls(5).await;
+    env.wait_for_calls(10).await;
     let http = env.sidecar.http_addr.expect("http enabled");
     let (_, text) = http_get(http, "/metrics").await;
     let evicted = metric_value(&text, "pgscope_fingerprint_memo_evictions_total");
