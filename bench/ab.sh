@@ -101,10 +101,14 @@ thread_ns() {
     done 2>/dev/null
 }
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
+# The whole machine's busy and idle ticks (idle includes iowait), from /proc/stat.
+machine() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
+# TCP segments sent by the whole machine (all of them loopback here: data and pure ACKs alike).
+segments() { awk '$1 == "Tcp:" && $12 ~ /^[0-9]+$/ {print $12}' /proc/net/snmp; }
 
 n=${#NAMES[@]}
 total=$((TX * CLIENTS))
-declare -A SUM_TICKS SUM_TPS SUM_CSW
+declare -A SUM_TICKS SUM_TPS SUM_CSW SUM_BUSY SUM_IDLE
 for ((r = 0; r < ROUNDS; r++)); do
     for ((k = 0; k < n; k++)); do
         name=${NAMES[(k + r) % n]}
@@ -122,10 +126,14 @@ for ((r = 0; r < ROUNDS; r++)); do
         c0=$(switches "$pid")
         t0=$(ticks "$pid")
         s0=$(thread_ns "$pid")
+        read -r m0 i0 < <(machine)
+        g0=$(segments)
         args=(-n -M "$MODE" -c "$CLIENTS" -j "$((CLIENTS < 2 ? CLIENTS : 2))" -t "$TX")
         [[ -n $WORKLOAD ]] && args+=("$WORKLOAD")
         out=$("$PG_BIN/pgbench" "${args[@]}" -h 127.0.0.1 -p "${PORT[$name]}" -U postgres postgres 2>&1) ||
             die "pgbench through $name failed: $out"
+        read -r m1 i1 < <(machine)
+        g1=$(segments)
         t1=$(ticks "$pid")
         s1=$(thread_ns "$pid")
         c1=$(switches "$pid")
@@ -138,7 +146,9 @@ for ((r = 0; r < ROUNDS; r++)); do
         fi
         tps=$(grep -oP 'tps = \K[0-9.]+' <<<"$out" | head -1)
         awk -v r="$r" -v n="$name" -v tps="$tps" -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v x="$total" \
-            'BEGIN {printf "round %d %-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f\n", r, n, tps, t * 10000 / x, c / x}'
+            -v m=$((m1 - m0)) -v i=$((i1 - i0)) -v g=$((g1 - g0)) \
+            'BEGIN {printf "round %d %-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx  tcp segs/tx %.1f\n",
+                    r, n, tps, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x, g / x}'
         # Each thread's share, when there is more than one.
         awk -v x="$total" -v n="$name" 'NR == FNR {a[$1] += $2; next} {b[$1] += $2}
             END {k = 0; for (t in b) k++; if (k < 2) exit;
@@ -146,12 +156,15 @@ for ((r = 0; r < ROUNDS; r++)); do
             <(echo "$s0") <(echo "$s1")
         SUM_TICKS[$name]=$((${SUM_TICKS[$name]:-0} + t1 - t0))
         SUM_CSW[$name]=$((${SUM_CSW[$name]:-0} + c1 - c0))
+        SUM_BUSY[$name]=$((${SUM_BUSY[$name]:-0} + m1 - m0))
+        SUM_IDLE[$name]=$((${SUM_IDLE[$name]:-0} + i1 - i0))
         SUM_TPS[$name]=$(awk -v a="${SUM_TPS[$name]:-0}" -v b="$tps" 'BEGIN {print a + b}')
     done
 done
 echo "== means over $ROUNDS rounds: workload '${WORKLOAD:-tpcb}', -M $MODE, $CLIENTS clients; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for name in "${NAMES[@]}"; do
     awk -v n="$name" -v t="${SUM_TICKS[$name]}" -v c="${SUM_CSW[$name]}" -v s="${SUM_TPS[$name]}" \
-        -v r="$ROUNDS" -v x=$((total * ROUNDS)) \
-        'BEGIN {printf "%-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f\n", n, s / r, t * 10000 / x, c / x}'
+        -v m="${SUM_BUSY[$name]}" -v i="${SUM_IDLE[$name]}" -v r="$ROUNDS" -v x=$((total * ROUNDS)) \
+        'BEGIN {printf "%-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx\n",
+                n, s / r, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x}'
 done

@@ -243,6 +243,8 @@ function median(key,   n, i, j, a, t) {
     return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 function add(key, v) { vals[key] = (key in vals) ? vals[key] " " v : v }
+function lo(key,   n, i, a, m) { n = split(vals[key], a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 < m) m = a[i] + 0; return m }
+function hi(key,   n, i, a, m) { n = split(vals[key], a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 > m) m = a[i] + 0; return m }
 {
     add($2 SUBSEP $3 SUBSEP "tps", $4)
     if ($3 != "direct") add($2 SUBSEP $3 SUBSEP "cpu", $6 * 1e6 / tck / $5)
@@ -258,6 +260,23 @@ END {
         bc = median(c[i] SUBSEP "pgbouncer" SUBSEP "cpu")
         sc = median(c[i] SUBSEP "pgscope" SUBSEP "cpu")
         printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f |\n", c[i], d, b, s, s / b, s / d, bc, sc
+    }
+    print ""
+    print "Paired by round: pgscope/pgbouncer from the two runs of the same round (run minutes apart), as the median and range over rounds. Rounds won: pgscope had at least the TPS and at most the CPU/tx."
+    print ""
+    print "| cell | TPS ratio median | TPS ratio range | CPU/tx ratio median | CPU/tx ratio range | rounds won |"
+    print "|---|---:|---:|---:|---:|---:|"
+    for (i = 1; i <= nc; i++) {
+        n = split(vals[c[i] SUBSEP "pgscope" SUBSEP "tps"], st, " ")
+        split(vals[c[i] SUBSEP "pgbouncer" SUBSEP "tps"], bt, " ")
+        split(vals[c[i] SUBSEP "pgscope" SUBSEP "cpu"], sx, " ")
+        split(vals[c[i] SUBSEP "pgbouncer" SUBSEP "cpu"], bx, " ")
+        delete vals["t"]; delete vals["x"]; won = 0
+        for (j = 1; j <= n; j++) {
+            add("t", st[j] / bt[j]); add("x", sx[j] / bx[j])
+            if (st[j] + 0 >= bt[j] + 0 && sx[j] + 0 <= bx[j] + 0) won++
+        }
+        printf "| %s | %.3f | %.3f–%.3f | %.3f | %.3f–%.3f | %d/%d |\n", c[i], median("t"), lo("t"), hi("t"), median("x"), lo("x"), hi("x"), won, n
     }
     if (!((c[1] SUBSEP "relay-only" SUBSEP "tps") in vals)) exit
     print ""

@@ -1,5 +1,5 @@
-//! The analysis path's cost per statement, without sockets: pgbench's TPC-B statements (as
-//! `-M prepared` and as `-M simple` send them) from 16 connections go through
+//! The analysis path's cost per statement, without sockets: pgbench's TPC-B and select-only
+//! statements (as `-M prepared` and as `-M simple` send them) from 16 connections go through
 //! [`pgscope::analysis::observe`] with the default settings, and the mean time per event is
 //! printed. Run with `cargo bench --bench analysis`.
 //!
@@ -29,6 +29,17 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0 % below
+    }
+}
+
+/// One select-only transaction (pgbench -S): one statement, in autocommit.
+fn select_only(rng: &mut Rng, prepared: bool) -> Vec<(String, bool, u64)> {
+    let aid = rng.next(1_000_000) + 1;
+    if prepared {
+        let sql = "SELECT abalance FROM pgbench_accounts WHERE aid = $1;";
+        vec![(sql.to_string(), true, rng.next(u64::MAX))]
+    } else {
+        vec![(format!("SELECT abalance FROM pgbench_accounts WHERE aid = {aid};"), false, 0)]
     }
 }
 
@@ -92,7 +103,7 @@ fn transaction(rng: &mut Rng, prepared: bool) -> Vec<(String, bool, u64)> {
     }
 }
 
-fn run(prepared: bool) -> (Duration, u64) {
+fn run(workload: Workload, prepared: bool) -> (Duration, u64) {
     let session = Arc::new(SessionInfo {
         database: "postgres".into(),
         user: "postgres".into(),
@@ -103,7 +114,12 @@ fn run(prepared: bool) -> (Duration, u64) {
     let mut events = Vec::new();
     for tx in 0..TRANSACTIONS {
         let conn_id = tx % CONNECTIONS;
-        for (sql, extended, params_hash) in transaction(&mut rng, prepared) {
+        let statements = match workload {
+            Workload::TpcB => transaction(&mut rng, prepared),
+            Workload::SelectOnly => select_only(&mut rng, prepared),
+        };
+        let in_block = matches!(workload, Workload::TpcB);
+        for (sql, extended, params_hash) in statements {
             events.push(StatementEvent {
                 conn_id,
                 session: session.clone(),
@@ -113,7 +129,7 @@ fn run(prepared: bool) -> (Duration, u64) {
                 params_hash,
                 duration_us: 50 + rng.next(200),
                 outcome: Outcome::Done { rows: Some(1) },
-                tx: TxState::InBlock,
+                tx: if in_block { TxState::InBlock } else { TxState::Idle },
                 finished_at: SystemTime::now(),
             });
         }
@@ -135,23 +151,32 @@ fn run(prepared: bool) -> (Duration, u64) {
     (start.elapsed(), events.len() as u64)
 }
 
+#[derive(Clone, Copy)]
+enum Workload {
+    TpcB,
+    SelectOnly,
+}
+
 fn main() {
-    // `cargo bench --bench analysis -- prepared` (or `simple`) runs one of the two.
+    // `cargo bench --bench analysis -- prepared` (or `simple`, `tpcb`, `select-only`) runs
+    // the cases whose name holds every word given.
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    for prepared in [true, false] {
-        let name = if prepared { "prepared" } else { "simple" };
-        if !only.is_empty() && !only.iter().any(|o| o == name) {
-            continue;
+    for (workload, label) in [(Workload::TpcB, "tpcb"), (Workload::SelectOnly, "select-only")] {
+        for prepared in [true, false] {
+            let name = format!("{label} {}", if prepared { "prepared" } else { "simple" });
+            if !only.iter().all(|o| name.split(' ').any(|w| w == o)) {
+                continue;
+            }
+            // One warm-up run, then the timed one.
+            run(workload, prepared);
+            let (took, n) = run(workload, prepared);
+            println!(
+                "analysis, {:<20}: {:>7.0} ns/statement, {:>5.2} us/transaction ({} statements)",
+                name,
+                took.as_nanos() as f64 / n as f64,
+                took.as_micros() as f64 / TRANSACTIONS as f64,
+                n,
+            );
         }
-        // One warm-up run, then the timed one.
-        run(prepared);
-        let (took, n) = run(prepared);
-        println!(
-            "analysis, TPC-B {:<8}: {:>7.0} ns/statement, {:>5.2} us/transaction ({} statements)",
-            name,
-            took.as_nanos() as f64 / n as f64,
-            took.as_micros() as f64 / TRANSACTIONS as f64,
-            n,
-        );
     }
 }
