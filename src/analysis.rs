@@ -17,7 +17,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::time::MissedTickBehavior;
 
 use crate::detect::{Detectors, ExplainRequest};
-use crate::event::{EventCounters, EventReceiver, StatementEvent};
+use crate::event::{Batch, EventCounters, EventReceiver, StatementEvent};
 use crate::fingerprint::{Fingerprinter, split_statements};
 use crate::stats::{Observation, StatsStore};
 
@@ -63,15 +63,17 @@ pub async fn run(mut events: EventReceiver, mut analysis: Analysis) {
 }
 
 impl Analysis {
-    /// Handles one batch from a relay thread under one lock of the shared state.
-    fn observe_batch(&mut self, batch: Vec<StatementEvent>) {
+    /// Handles one batch from a relay thread under one lock of the shared state, then hands
+    /// it back to that thread.
+    fn observe_batch(&mut self, batch: Batch) {
         let now = Instant::now();
         let mut store = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
         let mut detectors = self.detectors.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = batch.len() as u64;
-        for event in &batch {
+        let n = batch.events.len() as u64;
+        for event in &batch.events {
             observe(event, &mut self.fingerprinter, &mut store, &mut detectors, now);
         }
+        batch.give_back();
         // Published before `analyzed`, so whoever sees the events analysed sees this too.
         let (canonical, exact) =
             (self.fingerprinter.evictions(), self.fingerprinter.exact_evictions());

@@ -3,8 +3,8 @@
 //! The data path builds an event from the frames it already holds and hands it over with
 //! [`EventSender::send`], which never waits: a full queue drops the event and counts it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -88,13 +88,62 @@ pub struct EventCounters {
 /// per statement. The bound is still counted in events: `sent - analyzed` are queued.
 #[derive(Debug, Clone)]
 pub struct EventSender {
-    tx: mpsc::UnboundedSender<Vec<StatementEvent>>,
+    tx: mpsc::UnboundedSender<Batch>,
     counters: Arc<EventCounters>,
     capacity: u64,
 }
 
 /// The analysis path's end of the event queue.
-pub type EventReceiver = mpsc::UnboundedReceiver<Vec<StatementEvent>>;
+pub type EventReceiver = mpsc::UnboundedReceiver<Batch>;
+
+/// Events returned to the relay thread that sent them, at most this many at a time; past it
+/// the analysis thread drops them itself.
+const MAX_RETURNED: usize = 4096;
+
+/// One relay thread's batches that the analysis path has finished with, on their way back.
+///
+/// The relay thread drops their events itself: their texts were allocated there and their
+/// reference counts were last touched there, so dropping them there keeps those cache lines
+/// and the allocator's free lists on the relay's core, and the batch's buffer is reused.
+#[derive(Debug, Default)]
+pub struct Returns {
+    batches: Mutex<Vec<Vec<StatementEvent>>>,
+}
+
+impl Returns {
+    /// Takes one returned batch back (its events still in it), if there is one.
+    pub fn take(&self) -> Option<Vec<StatementEvent>> {
+        self.batches.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+
+    fn give(&self, batch: Vec<StatementEvent>) {
+        let mut batches = self.batches.lock().unwrap_or_else(PoisonError::into_inner);
+        let held: usize = batches.iter().map(Vec::len).sum();
+        if held + batch.len() <= MAX_RETURNED {
+            batches.push(batch);
+            return;
+        }
+        drop(batches);
+        drop(batch); // the relay is behind: dropped here instead
+    }
+}
+
+/// Events of one relay thread, in the order its sessions produced them.
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<StatementEvent>,
+    back: Option<Arc<Returns>>,
+}
+
+impl Batch {
+    /// Hands the batch, events and all, back to the relay thread that sent it (see
+    /// [`Returns`]). Dropping a batch instead is correct too, only dearer.
+    pub fn give_back(mut self) {
+        if let Some(back) = self.back.take() {
+            back.give(std::mem::take(&mut self.events));
+        }
+    }
+}
 
 /// Creates the event queue, bounded at `capacity` events.
 pub fn channel(capacity: usize) -> (EventSender, EventReceiver, Arc<EventCounters>) {
@@ -106,8 +155,9 @@ pub fn channel(capacity: usize) -> (EventSender, EventReceiver, Arc<EventCounter
 
 impl EventSender {
     /// Hands the batch to the analysis path (leaving `batch` empty), or drops and counts it
-    /// if the queue cannot take all of it. Never waits.
-    pub fn send_batch(&self, batch: &mut Vec<StatementEvent>) {
+    /// if the queue cannot take all of it. Never waits. With `back`, the analysis path returns
+    /// the batch there when it is done with it.
+    pub fn send_batch(&self, batch: &mut Vec<StatementEvent>, back: Option<&Arc<Returns>>) {
         let n = batch.len() as u64;
         if n == 0 {
             return;
@@ -122,7 +172,8 @@ impl EventSender {
         }
         // Counted before the send, so the analysis side never sees more analyzed than sent.
         c.sent.fetch_add(n, Ordering::Relaxed);
-        if self.tx.send(std::mem::take(batch)).is_err() {
+        let batch = Batch { events: std::mem::take(batch), back: back.cloned() };
+        if self.tx.send(batch).is_err() {
             // Analysis is off (`[analysis] enabled = false`) or stopped: nothing to count.
             c.sent.fetch_sub(n, Ordering::Relaxed);
         }
@@ -158,31 +209,56 @@ mod tests {
         let (sender, mut receiver, counters) = channel(5);
         let mut batch = vec![event(), event(), event()];
         sender.collected(3);
-        sender.send_batch(&mut batch);
+        sender.send_batch(&mut batch, None);
         assert!(batch.is_empty(), "a sent batch is taken");
         // 3 queued: 3 more would pass the bound of 5, so the whole batch is dropped.
         let mut batch = vec![event(), event(), event()];
-        sender.send_batch(&mut batch);
+        sender.send_batch(&mut batch, None);
         assert!(batch.is_empty(), "a dropped batch is cleared");
         sender.collected(1);
-        sender.send_batch(&mut vec![event()]);
+        sender.send_batch(&mut vec![event()], None);
         assert_eq!(counters.sent.load(Ordering::Relaxed), 4);
         assert_eq!(counters.dropped.load(Ordering::Relaxed), 3);
         assert_eq!(counters.collected.load(Ordering::Relaxed), 4);
-        assert_eq!(receiver.try_recv().map(|b| b.len()).ok(), Some(3));
-        assert_eq!(receiver.try_recv().map(|b| b.len()).ok(), Some(1));
+        assert_eq!(receiver.try_recv().map(|b| b.events.len()).ok(), Some(3));
+        assert_eq!(receiver.try_recv().map(|b| b.events.len()).ok(), Some(1));
         // Once analysed, the room is back.
         counters.analyzed.fetch_add(4, Ordering::Relaxed);
-        sender.send_batch(&mut vec![event(); 5]);
+        sender.send_batch(&mut vec![event(); 5], None);
         assert_eq!(counters.dropped.load(Ordering::Relaxed), 3);
-        assert_eq!(receiver.try_recv().map(|b| b.len()).ok(), Some(5));
+        assert_eq!(receiver.try_recv().map(|b| b.events.len()).ok(), Some(5));
+    }
+
+    #[test]
+    fn batches_go_back_to_their_relay_with_their_events_up_to_a_bound() {
+        let (sender, mut receiver, _) = channel(1 << 20);
+        let back = Arc::new(Returns::default());
+        sender.send_batch(&mut vec![event(), event()], Some(&back));
+        receiver.try_recv().expect("sent").give_back();
+        let returned = back.take().expect("given back");
+        assert_eq!(returned.len(), 2, "the events come back to be dropped by the relay");
+        assert!(back.take().is_none());
+        // Past MAX_RETURNED held events, the analysis side drops them itself.
+        for _ in 0..MAX_RETURNED / 64 + 3 {
+            sender.send_batch(&mut vec![event(); 64], Some(&back));
+            receiver.try_recv().expect("sent").give_back();
+        }
+        let mut held = 0;
+        while let Some(batch) = back.take() {
+            held += batch.len();
+        }
+        assert_eq!(held, MAX_RETURNED);
+        // A batch sent without a way back is simply dropped.
+        sender.send_batch(&mut vec![event()], None);
+        receiver.try_recv().expect("sent").give_back();
+        assert!(back.take().is_none());
     }
 
     #[test]
     fn a_closed_queue_counts_nothing() {
         let (sender, receiver, counters) = channel(5);
         drop(receiver);
-        sender.send_batch(&mut vec![event(), event()]);
+        sender.send_batch(&mut vec![event(), event()], None);
         assert_eq!(counters.sent.load(Ordering::Relaxed), 0);
         assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
     }

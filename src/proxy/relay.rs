@@ -24,7 +24,7 @@ use tracing::warn;
 
 use super::ProxyCounters;
 use super::session::{End, SessionError};
-use crate::event::{EventSender, StatementEvent};
+use crate::event::{EventSender, Returns, StatementEvent};
 use crate::tracker::Tracker;
 use crate::wire::{FrameError, Splitter};
 
@@ -157,6 +157,8 @@ struct Relay {
     outbox_since: Option<Instant>,
     /// Sessions that used up their turn with bytes still to move; driven again next turn.
     busy: Vec<usize>,
+    /// Batches the analysis thread has finished with, coming back to be dropped and reused.
+    returns: Arc<Returns>,
 }
 
 impl Relay {
@@ -176,6 +178,7 @@ impl Relay {
             outbox: Vec::with_capacity(BATCH_EVENTS),
             outbox_since: None,
             busy: Vec::new(),
+            returns: Arc::new(Returns::default()),
         }
     }
 
@@ -270,9 +273,19 @@ impl Relay {
     }
 
     fn flush(&mut self) {
-        self.events.send_batch(&mut self.outbox);
-        self.outbox.reserve(BATCH_EVENTS);
+        self.events.send_batch(&mut self.outbox, Some(&self.returns));
         self.outbox_since = None;
+        // A batch the analysis thread is done with becomes the next outbox; its events are
+        // dropped here (see `Returns`). Two per flush keep up with one sent per flush, and
+        // bound the work a flush adds to this turn.
+        for _ in 0..2 {
+            let Some(mut batch) = self.returns.take() else { break };
+            batch.clear();
+            if self.outbox.capacity() == 0 {
+                self.outbox = batch;
+            }
+        }
+        self.outbox.reserve(BATCH_EVENTS);
     }
 
     /// Starts new sessions; false when told to stop.
@@ -729,6 +742,38 @@ mod tests {
         assert!(turns.drive(&mut session).is_none());
         assert_eq!(turns.moved(), sent.len() as u64);
         assert!(!session.has_work(), "all moved: the session waits for epoll again");
+    }
+
+    #[test]
+    fn flushed_batches_come_back_to_be_dropped_and_reused() {
+        use crate::event::{Outcome, TxState};
+        let event = || StatementEvent {
+            conn_id: 1,
+            session: Arc::new(SessionInfo::default()),
+            sql: bytes::Bytes::from_static(b"SELECT 1"),
+            stmt_index: 0,
+            extended: false,
+            params_hash: 0,
+            duration_us: 1,
+            outcome: Outcome::Done { rows: Some(1) },
+            tx: TxState::Idle,
+            finished_at: std::time::SystemTime::now(),
+        };
+        let (events, mut queue, _) = channel(1 << 16);
+        let (_commands, inbox) = mpsc::channel();
+        let poll = Poll::new().expect("epoll");
+        let mut relay = Relay::new(poll, inbox, events, Arc::new(ProxyCounters::default()));
+        relay.outbox.push(event());
+        relay.flush();
+        let batch = queue.try_recv().expect("the batch was sent");
+        let buffer = batch.events.as_ptr();
+        batch.give_back();
+        relay.outbox.push(event());
+        relay.flush();
+        assert!(relay.returns.take().is_none(), "the flush took the returned batch");
+        assert_eq!(relay.outbox.as_ptr(), buffer, "and made its buffer the next outbox");
+        assert!(relay.outbox.is_empty(), "after dropping its events");
+        assert_eq!(queue.try_recv().map(|b| b.events.len()).ok(), Some(1));
     }
 
     #[test]
