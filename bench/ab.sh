@@ -2,7 +2,10 @@
 # Side-by-side A/B: PgBouncer and any number of proxy commands in front of one PostgreSQL, each
 # given the same fixed number of pgbench transactions, in rotated order over several rounds.
 # Prints TPS, the proxy's CPU time per transaction (user + system, all threads, from
-# /proc/PID/stat) and its context switches per transaction, per round and averaged. Use it to
+# /proc/PID/stat) and its context switches per transaction, per round and averaged, and where
+# the whole machine's CPU went per transaction: the proxy, PostgreSQL (postmaster, its
+# children and the backends it reaped), pgbench, and the rest (/proc/stat samples at the tick,
+# so "rest" is only meaningful when the machine is busy; it can come out negative at 1 client). Use it to
 # compare two pgscope builds, or a build against a bare relay, before a full `bench/run.sh`.
 #
 # Usage: bash bench/ab.sh 'NAME=COMMAND' ...
@@ -64,6 +67,7 @@ mkdir -p "$WORK/pgdata" "$WORK/sock" "$WORK/bouncer"
     -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
     -c max_connections=100 -c shared_buffers=256MB >"$WORK/postgres.log" 2>&1 &
 PIDS+=($!)
+PG_PID=$!
 wait_ready postgres "$PG_PORT" "${PIDS[-1]}"
 "$PG_BIN/pgbench" -i -q -s 10 -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres >"$WORK/init.log" 2>&1 ||
     die "pgbench -i failed (see $WORK/init.log)"
@@ -103,12 +107,30 @@ thread_ns() {
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 # The whole machine's busy and idle ticks (idle includes iowait), from /proc/stat.
 machine() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
+# PostgreSQL's CPU ticks: the postmaster and its live children, plus the children it reaped
+# (each run's backends exit when pgbench disconnects).
+postgres_ticks() {
+    local p sum=0 stat
+    for p in $PG_PID $(pgrep -P "$PG_PID"); do
+        stat=$(<"/proc/$p/stat") 2>/dev/null || continue
+        read -r -a f <<<"${stat##*) }"
+        sum=$((sum + f[11] + f[12]))
+        [[ $p == "$PG_PID" ]] && sum=$((sum + f[13] + f[14]))
+    done
+    echo "$sum"
+}
+# CPU ticks of this script's reaped children (pgbench, run in a command substitution).
+child_ticks() {
+    local stat
+    stat=$(<"/proc/$$/stat")
+    awk '{print $14 + $15}' <<<"${stat##*) }"
+}
 # TCP segments sent by the whole machine (all of them loopback here: data and pure ACKs alike).
 segments() { awk '$1 == "Tcp:" && $12 ~ /^[0-9]+$/ {print $12}' /proc/net/snmp; }
 
 n=${#NAMES[@]}
 total=$((TX * CLIENTS))
-declare -A SUM_TICKS SUM_TPS SUM_CSW SUM_BUSY SUM_IDLE
+declare -A SUM_TICKS SUM_TPS SUM_CSW SUM_BUSY SUM_IDLE SUM_PG SUM_BENCH
 for ((r = 0; r < ROUNDS; r++)); do
     for ((k = 0; k < n; k++)); do
         name=${NAMES[(k + r) % n]}
@@ -128,12 +150,17 @@ for ((r = 0; r < ROUNDS; r++)); do
         s0=$(thread_ns "$pid")
         read -r m0 i0 < <(machine)
         g0=$(segments)
+        q0=$(postgres_ticks)
+        b0=$(child_ticks)
         args=(-n -M "$MODE" -c "$CLIENTS" -j "$((CLIENTS < 2 ? CLIENTS : 2))" -t "$TX")
         [[ -n $WORKLOAD ]] && args+=("$WORKLOAD")
         out=$("$PG_BIN/pgbench" "${args[@]}" -h 127.0.0.1 -p "${PORT[$name]}" -U postgres postgres 2>&1) ||
             die "pgbench through $name failed: $out"
         read -r m1 i1 < <(machine)
         g1=$(segments)
+        b1=$(child_ticks)
+        sleep 0.2 # the backends exit and are reaped
+        q1=$(postgres_ticks)
         t1=$(ticks "$pid")
         s1=$(thread_ns "$pid")
         c1=$(switches "$pid")
@@ -146,9 +173,11 @@ for ((r = 0; r < ROUNDS; r++)); do
         fi
         tps=$(grep -oP 'tps = \K[0-9.]+' <<<"$out" | head -1)
         awk -v r="$r" -v n="$name" -v tps="$tps" -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v x="$total" \
-            -v m=$((m1 - m0)) -v i=$((i1 - i0)) -v g=$((g1 - g0)) \
+            -v m=$((m1 - m0)) -v i=$((i1 - i0)) -v g=$((g1 - g0)) -v q=$((q1 - q0)) -v b=$((b1 - b0)) \
             'BEGIN {printf "round %d %-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx  tcp segs/tx %.1f\n",
-                    r, n, tps, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x, g / x}'
+                    r, n, tps, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x, g / x
+                    printf "  %s machine busy us/tx: proxy %.1f postgres %.1f pgbench %.1f rest %.1f\n",
+                    n, t * 10000 / x, q * 10000 / x, b * 10000 / x, (m - t - q - b) * 10000 / x}'
         # Each thread's share, when there is more than one.
         awk -v x="$total" -v n="$name" 'NR == FNR {a[$1] += $2; next} {b[$1] += $2}
             END {k = 0; for (t in b) k++; if (k < 2) exit;
@@ -158,6 +187,8 @@ for ((r = 0; r < ROUNDS; r++)); do
         SUM_CSW[$name]=$((${SUM_CSW[$name]:-0} + c1 - c0))
         SUM_BUSY[$name]=$((${SUM_BUSY[$name]:-0} + m1 - m0))
         SUM_IDLE[$name]=$((${SUM_IDLE[$name]:-0} + i1 - i0))
+        SUM_PG[$name]=$((${SUM_PG[$name]:-0} + q1 - q0))
+        SUM_BENCH[$name]=$((${SUM_BENCH[$name]:-0} + b1 - b0))
         SUM_TPS[$name]=$(awk -v a="${SUM_TPS[$name]:-0}" -v b="$tps" 'BEGIN {print a + b}')
     done
 done
@@ -165,6 +196,7 @@ echo "== means over $ROUNDS rounds: workload '${WORKLOAD:-tpcb}', -M $MODE, $CLI
 for name in "${NAMES[@]}"; do
     awk -v n="$name" -v t="${SUM_TICKS[$name]}" -v c="${SUM_CSW[$name]}" -v s="${SUM_TPS[$name]}" \
         -v m="${SUM_BUSY[$name]}" -v i="${SUM_IDLE[$name]}" -v r="$ROUNDS" -v x=$((total * ROUNDS)) \
-        'BEGIN {printf "%-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx\n",
-                n, s / r, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x}'
+        -v q="${SUM_PG[$name]}" -v b="${SUM_BENCH[$name]}" \
+        'BEGIN {printf "%-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx = proxy %.1f + postgres %.1f + pgbench %.1f + rest %.1f\n",
+                n, s / r, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x, t * 10000 / x, q * 10000 / x, b * 10000 / x, (m - t - q - b) * 10000 / x}'
 done

@@ -16,6 +16,9 @@
 #   PGSCOPE_ENV  extra environment for the pgscope process, e.g. "PGSCOPE_WORKER_THREADS=2 PGSCOPE_LOG=warn"
 #   ANALYSIS_OFF 1 = also run a fourth target, pgscope with `[analysis] enabled = false` (relay
 #                only), and print what analysis costs: pgscope against that relay-only pgscope
+#   FRESH_BOUNCER 1 = also run PgBouncer with `server_lifetime = 0` (pgbouncer-fresh): each
+#                server connection serves one client and closes, as pgscope's upstream
+#                connection does, so every pgbench run starts on new backends for both
 #
 # Everything binds 127.0.0.1 on free ports, lives in a temp dir, and is stopped by PID on exit.
 # Exits non-zero if any pgbench run fails (non-zero exit or failed transactions > 0).
@@ -26,6 +29,7 @@ DURATION=${DURATION:-10}
 SCALE=${SCALE:-10}
 WARMUP=${WARMUP:-3}
 ANALYSIS_OFF=${ANALYSIS_OFF:-0}
+FRESH_BOUNCER=${FRESH_BOUNCER:-0}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -145,6 +149,22 @@ TARGETS=(direct pgbouncer pgscope)
 declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$BOUNCER_PORT [pgscope]=$SCOPE_PORT)
 declare -A TPID=([direct]="" [pgbouncer]=$BOUNCER_PID [pgscope]=$SCOPE_PID)
 
+if [[ $FRESH_BOUNCER = 1 ]]; then
+    FRESH_PORT=$(free_port)
+    mkdir -p "$WORK/bouncer-fresh"
+    write_pgbouncer_config "$WORK/bouncer-fresh" "$FRESH_PORT" "$PG_PORT"
+    echo "server_lifetime = 0" >>"$WORK/bouncer-fresh/pgbouncer.ini"
+    ((EUID == 0)) && chown -R postgres: "$WORK/bouncer-fresh"
+    log "pgbouncer (session mode, server_lifetime = 0) on 127.0.0.1:$FRESH_PORT"
+    "${RUN_AS[@]}" "$PGBOUNCER" "$WORK/bouncer-fresh/pgbouncer.ini" >"$WORK/bouncer-fresh/stderr.log" 2>&1 &
+    FRESH_PID=$!
+    PIDS+=("$FRESH_PID")
+    wait_ready "pgbouncer-fresh" "$FRESH_PORT" "$FRESH_PID"
+    TARGETS+=(pgbouncer-fresh)
+    PORT[pgbouncer-fresh]=$FRESH_PORT
+    TPID[pgbouncer-fresh]=$FRESH_PID
+fi
+
 if [[ $ANALYSIS_OFF = 1 ]]; then
     RELAY_PORT=$(free_port)
     printf '[analysis]\nenabled = false\n' >"$WORK/relay-only.toml"
@@ -243,6 +263,26 @@ function median(key,   n, i, j, a, t) {
     return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 function add(key, v) { vals[key] = (key in vals) ? vals[key] " " v : v }
+# The table of pgscope/ref from the two runs of each round, per cell.
+function paired(ref,   i, j, n, st, bt, sx, bx, won) {
+    print ""
+    print "Paired by round: pgscope/" ref " from the two runs of the same round (minutes apart), as the median and range over rounds. Rounds won: pgscope had at least the TPS and at most the CPU/tx."
+    print ""
+    print "| cell | TPS ratio median | TPS ratio range | CPU/tx ratio median | CPU/tx ratio range | rounds won |"
+    print "|---|---:|---:|---:|---:|---:|"
+    for (i = 1; i <= nc; i++) {
+        n = split(vals[c[i] SUBSEP "pgscope" SUBSEP "tps"], st, " ")
+        split(vals[c[i] SUBSEP ref SUBSEP "tps"], bt, " ")
+        split(vals[c[i] SUBSEP "pgscope" SUBSEP "cpu"], sx, " ")
+        split(vals[c[i] SUBSEP ref SUBSEP "cpu"], bx, " ")
+        delete vals["t"]; delete vals["x"]; won = 0
+        for (j = 1; j <= n; j++) {
+            add("t", st[j] / bt[j]); add("x", sx[j] / bx[j])
+            if (st[j] + 0 >= bt[j] + 0 && sx[j] + 0 <= bx[j] + 0) won++
+        }
+        printf "| %s | %.3f | %.3f–%.3f | %.3f | %.3f–%.3f | %d/%d |\n", c[i], median("t"), lo("t"), hi("t"), median("x"), lo("x"), hi("x"), won, n
+    }
+}
 function lo(key,   n, i, a, m) { n = split(vals[key], a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 < m) m = a[i] + 0; return m }
 function hi(key,   n, i, a, m) { n = split(vals[key], a, " "); m = a[1] + 0; for (i = 2; i <= n; i++) if (a[i] + 0 > m) m = a[i] + 0; return m }
 {
@@ -261,22 +301,21 @@ END {
         sc = median(c[i] SUBSEP "pgscope" SUBSEP "cpu")
         printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f |\n", c[i], d, b, s, s / b, s / d, bc, sc
     }
-    print ""
-    print "Paired by round: pgscope/pgbouncer from the two runs of the same round (run minutes apart), as the median and range over rounds. Rounds won: pgscope had at least the TPS and at most the CPU/tx."
-    print ""
-    print "| cell | TPS ratio median | TPS ratio range | CPU/tx ratio median | CPU/tx ratio range | rounds won |"
-    print "|---|---:|---:|---:|---:|---:|"
-    for (i = 1; i <= nc; i++) {
-        n = split(vals[c[i] SUBSEP "pgscope" SUBSEP "tps"], st, " ")
-        split(vals[c[i] SUBSEP "pgbouncer" SUBSEP "tps"], bt, " ")
-        split(vals[c[i] SUBSEP "pgscope" SUBSEP "cpu"], sx, " ")
-        split(vals[c[i] SUBSEP "pgbouncer" SUBSEP "cpu"], bx, " ")
-        delete vals["t"]; delete vals["x"]; won = 0
-        for (j = 1; j <= n; j++) {
-            add("t", st[j] / bt[j]); add("x", sx[j] / bx[j])
-            if (st[j] + 0 >= bt[j] + 0 && sx[j] + 0 <= bx[j] + 0) won++
+    paired("pgbouncer")
+    if ((c[1] SUBSEP "pgbouncer-fresh" SUBSEP "tps") in vals) {
+        print ""
+        print "Against PgBouncer with `server_lifetime = 0` (pgbouncer-fresh): its server connections close with their client, as pgscope'"'"'s do, so both start every run on new backends. The default PgBouncer above hands each run the backends of the previous one."
+        print ""
+        print "| cell | pgbouncer-fresh TPS | pgscope TPS | pgscope/pgbouncer-fresh | pgbouncer-fresh µs CPU/tx | pgscope µs CPU/tx |"
+        print "|---|---:|---:|---:|---:|---:|"
+        for (i = 1; i <= nc; i++) {
+            f = median(c[i] SUBSEP "pgbouncer-fresh" SUBSEP "tps")
+            s = median(c[i] SUBSEP "pgscope" SUBSEP "tps")
+            fc = median(c[i] SUBSEP "pgbouncer-fresh" SUBSEP "cpu")
+            sc = median(c[i] SUBSEP "pgscope" SUBSEP "cpu")
+            printf "| %s | %.0f | %.0f | %.2f | %.1f | %.1f |\n", c[i], f, s, s / f, fc, sc
         }
-        printf "| %s | %.3f | %.3f–%.3f | %.3f | %.3f–%.3f | %d/%d |\n", c[i], median("t"), lo("t"), hi("t"), median("x"), lo("x"), hi("x"), won, n
+        paired("pgbouncer-fresh")
     }
     if (!((c[1] SUBSEP "relay-only" SUBSEP "tps") in vals)) exit
     print ""
