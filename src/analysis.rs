@@ -73,7 +73,10 @@ impl Analysis {
         for event in &batch.events {
             observe(event, &mut self.fingerprinter, &mut store, &mut detectors, now);
         }
-        batch.give_back();
+        let overflowed = batch.give_back() as u64;
+        if overflowed > 0 {
+            self.counters.returns_overflowed.fetch_add(overflowed, Ordering::Relaxed);
+        }
         // Published before `analyzed`, so whoever sees the events analysed sees this too.
         let (canonical, exact) =
             (self.fingerprinter.evictions(), self.fingerprinter.exact_evictions());

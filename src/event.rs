@@ -79,6 +79,9 @@ pub struct EventCounters {
     pub memo_evictions: AtomicU64,
     /// Texts the exact-text memo in front of it dropped, published the same way.
     pub exact_memo_evictions: AtomicU64,
+    /// Analysed events their relay thread had no room to take back (see [`Returns`]); the
+    /// analysis thread freed them itself. Nothing is lost.
+    pub returns_overflowed: AtomicU64,
 }
 
 /// The data path's end of the event queue. Cloned into every relay thread.
@@ -116,15 +119,18 @@ impl Returns {
         self.batches.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }
 
-    fn give(&self, batch: Vec<StatementEvent>) {
+    /// Queues `batch` for its relay thread; false (and the batch dropped here) when that
+    /// would hold more than [`MAX_RETURNED`] events.
+    fn give(&self, batch: Vec<StatementEvent>) -> bool {
         let mut batches = self.batches.lock().unwrap_or_else(PoisonError::into_inner);
         let held: usize = batches.iter().map(Vec::len).sum();
         if held + batch.len() <= MAX_RETURNED {
             batches.push(batch);
-            return;
+            return true;
         }
         drop(batches);
         drop(batch); // the relay is behind: dropped here instead
+        false
     }
 }
 
@@ -137,10 +143,13 @@ pub struct Batch {
 
 impl Batch {
     /// Hands the batch, events and all, back to the relay thread that sent it (see
-    /// [`Returns`]). Dropping a batch instead is correct too, only dearer.
-    pub fn give_back(mut self) {
-        if let Some(back) = self.back.take() {
-            back.give(std::mem::take(&mut self.events));
+    /// [`Returns`]). Dropping a batch instead is correct too, only dearer. Returns how many
+    /// events could not go back and were dropped here (the relay had too many waiting).
+    pub fn give_back(mut self) -> usize {
+        let n = self.events.len();
+        match self.back.take() {
+            Some(back) if !back.give(std::mem::take(&mut self.events)) => n,
+            _ => 0,
         }
     }
 }
@@ -234,15 +243,17 @@ mod tests {
         let (sender, mut receiver, _) = channel(1 << 20);
         let back = Arc::new(Returns::default());
         sender.send_batch(&mut vec![event(), event()], Some(&back));
-        receiver.try_recv().expect("sent").give_back();
+        assert_eq!(receiver.try_recv().expect("sent").give_back(), 0);
         let returned = back.take().expect("given back");
         assert_eq!(returned.len(), 2, "the events come back to be dropped by the relay");
         assert!(back.take().is_none());
         // Past MAX_RETURNED held events, the analysis side drops them itself.
+        let mut overflowed = 0;
         for _ in 0..MAX_RETURNED / 64 + 3 {
             sender.send_batch(&mut vec![event(); 64], Some(&back));
-            receiver.try_recv().expect("sent").give_back();
+            overflowed += receiver.try_recv().expect("sent").give_back();
         }
+        assert_eq!(overflowed, 3 * 64, "three batches past the bound were dropped here");
         let mut held = 0;
         while let Some(batch) = back.take() {
             held += batch.len();

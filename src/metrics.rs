@@ -101,7 +101,7 @@ impl PgscopeCollector {
         let by = |label: &str, pairs: [(&str, &AtomicU64); 2]| {
             pairs.iter().map(|(v, a)| (vec![(label.to_string(), v.to_string())], load(a))).collect()
         };
-        let single: [(&str, &str, &AtomicU64); 10] = [
+        let single: [(&str, &str, &AtomicU64); 11] = [
             ("pgscope_client_connections_total", "Client connections accepted.", &p.clients_total),
             (
                 "pgscope_client_connections_refused_total",
@@ -133,6 +133,11 @@ impl PgscopeCollector {
                 "pgscope_events_analyzed_total",
                 "Statement events the analysis path has finished with (events_total minus this is the queue).",
                 &e.analyzed,
+            ),
+            (
+                "pgscope_events_returned_overflow_total",
+                "Analysed statement events their relay thread had no room to take back (at most 4096 wait), so the analysis thread freed them; nothing is lost.",
+                &e.returns_overflowed,
             ),
             (
                 "pgscope_fingerprint_memo_evictions_total",

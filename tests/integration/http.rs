@@ -41,6 +41,7 @@ async fn metrics_pass_promtool_and_count_the_traffic() {
         "pgscope_query_errors_total{sqlstate_class=\"42\"} 1",
         "pgscope_client_connections 1",
         "pgscope_events_dropped_total 0",
+        "pgscope_events_returned_overflow_total 0",
         "pgscope_patterns_evicted_total 0",
         "pgscope_fingerprint_memo_evictions_total 0",
         "pgscope_fingerprint_exact_memo_evictions_total 0",
