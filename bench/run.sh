@@ -263,6 +263,19 @@ function median(key,   n, i, j, a, t) {
     return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 function add(key, v) { vals[key] = (key in vals) ? vals[key] " " v : v }
+# pgscope against ref, medians per cell.
+function versus(ref,   i, s, o, sc, oc) {
+    print ""
+    print "| cell | pgscope TPS | " ref " TPS | pgscope/" ref " | pgscope µs CPU/tx | " ref " µs CPU/tx |"
+    print "|---|---:|---:|---:|---:|---:|"
+    for (i = 1; i <= nc; i++) {
+        s = median(c[i] SUBSEP "pgscope" SUBSEP "tps")
+        o = median(c[i] SUBSEP ref SUBSEP "tps")
+        sc = median(c[i] SUBSEP "pgscope" SUBSEP "cpu")
+        oc = median(c[i] SUBSEP ref SUBSEP "cpu")
+        printf "| %s | %.0f | %.0f | %.2f | %.1f | %.1f |\n", c[i], s, o, s / o, sc, oc
+    }
+}
 # The table of pgscope/ref from the two runs of each round, per cell.
 function paired(ref,   i, j, n, st, bt, sx, bx, won) {
     print ""
@@ -305,30 +318,13 @@ END {
     if ((c[1] SUBSEP "pgbouncer-fresh" SUBSEP "tps") in vals) {
         print ""
         print "Against PgBouncer with `server_lifetime = 0` (pgbouncer-fresh): its server connections close with their client, as pgscope'"'"'s do, so both start every run on new backends. The default PgBouncer above hands each run the backends of the previous one."
-        print ""
-        print "| cell | pgbouncer-fresh TPS | pgscope TPS | pgscope/pgbouncer-fresh | pgbouncer-fresh µs CPU/tx | pgscope µs CPU/tx |"
-        print "|---|---:|---:|---:|---:|---:|"
-        for (i = 1; i <= nc; i++) {
-            f = median(c[i] SUBSEP "pgbouncer-fresh" SUBSEP "tps")
-            s = median(c[i] SUBSEP "pgscope" SUBSEP "tps")
-            fc = median(c[i] SUBSEP "pgbouncer-fresh" SUBSEP "cpu")
-            sc = median(c[i] SUBSEP "pgscope" SUBSEP "cpu")
-            printf "| %s | %.0f | %.0f | %.2f | %.1f | %.1f |\n", c[i], f, s, s / f, fc, sc
-        }
+        versus("pgbouncer-fresh")
         paired("pgbouncer-fresh")
     }
-    if (!((c[1] SUBSEP "relay-only" SUBSEP "tps") in vals)) exit
-    print ""
-    print "What analysis costs: pgscope as above against pgscope with `[analysis] enabled = false` (relay only), same runs."
-    print ""
-    print "| cell | pgscope TPS | relay-only TPS | pgscope/relay-only | pgscope µs CPU/tx | relay-only µs CPU/tx |"
-    print "|---|---:|---:|---:|---:|---:|"
-    for (i = 1; i <= nc; i++) {
-        s = median(c[i] SUBSEP "pgscope" SUBSEP "tps")
-        o = median(c[i] SUBSEP "relay-only" SUBSEP "tps")
-        sc = median(c[i] SUBSEP "pgscope" SUBSEP "cpu")
-        oc = median(c[i] SUBSEP "relay-only" SUBSEP "cpu")
-        printf "| %s | %.0f | %.0f | %.2f | %.1f | %.1f |\n", c[i], s, o, s / o, sc, oc
+    if ((c[1] SUBSEP "relay-only" SUBSEP "tps") in vals) {
+        print ""
+        print "What analysis costs: pgscope as above against pgscope with `[analysis] enabled = false` (relay only), same runs."
+        versus("relay-only")
     }
 }' "$RAW")
 
