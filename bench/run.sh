@@ -149,6 +149,16 @@ TARGETS=(direct pgbouncer pgscope)
 declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$BOUNCER_PORT [pgscope]=$SCOPE_PORT)
 declare -A TPID=([direct]="" [pgbouncer]=$BOUNCER_PID [pgscope]=$SCOPE_PID)
 
+# add_target NAME PORT PID: a server just started in the background becomes a target once it
+# answers on PORT (and is stopped on exit like the others).
+add_target() {
+    PIDS+=("$3")
+    wait_ready "$1" "$2" "$3"
+    TARGETS+=("$1")
+    PORT[$1]=$2
+    TPID[$1]=$3
+}
+
 if [[ $FRESH_BOUNCER = 1 ]]; then
     FRESH_PORT=$(free_port)
     mkdir -p "$WORK/bouncer-fresh"
@@ -157,12 +167,7 @@ if [[ $FRESH_BOUNCER = 1 ]]; then
     ((EUID == 0)) && chown -R postgres: "$WORK/bouncer-fresh"
     log "pgbouncer (session mode, server_lifetime = 0) on 127.0.0.1:$FRESH_PORT"
     "${RUN_AS[@]}" "$PGBOUNCER" "$WORK/bouncer-fresh/pgbouncer.ini" >"$WORK/bouncer-fresh/stderr.log" 2>&1 &
-    FRESH_PID=$!
-    PIDS+=("$FRESH_PID")
-    wait_ready "pgbouncer-fresh" "$FRESH_PORT" "$FRESH_PID"
-    TARGETS+=(pgbouncer-fresh)
-    PORT[pgbouncer-fresh]=$FRESH_PORT
-    TPID[pgbouncer-fresh]=$FRESH_PID
+    add_target pgbouncer-fresh "$FRESH_PORT" $!
 fi
 
 if [[ $ANALYSIS_OFF = 1 ]]; then
@@ -172,12 +177,7 @@ if [[ $ANALYSIS_OFF = 1 ]]; then
     # shellcheck disable=SC2086 # as above
     env ${PGSCOPE_ENV:-} "$PGSCOPE_BIN" proxy --config "$WORK/relay-only.toml" --http off \
         --upstream "127.0.0.1:$PG_PORT" --listen "127.0.0.1:$RELAY_PORT" >"$WORK/relay.log" 2>&1 &
-    RELAY_PID=$!
-    PIDS+=("$RELAY_PID")
-    wait_ready "pgscope (analysis off)" "$RELAY_PORT" "$RELAY_PID"
-    TARGETS+=(relay-only)
-    PORT[relay-only]=$RELAY_PORT
-    TPID[relay-only]=$RELAY_PID
+    add_target relay-only "$RELAY_PORT" $!
 fi
 NT=${#TARGETS[@]}
 
