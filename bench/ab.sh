@@ -111,6 +111,7 @@ machine() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc
 # (each run's backends exit when pgbench disconnects).
 postgres_ticks() {
     local p sum=0 stat
+    local -a f
     for p in $PG_PID $(pgrep -P "$PG_PID"); do
         stat=$(<"/proc/$p/stat") 2>/dev/null || continue
         read -r -a f <<<"${stat##*) }"
