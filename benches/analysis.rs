@@ -14,7 +14,7 @@ use bytes::Bytes;
 use pgscope::analysis::observe;
 use pgscope::detect::{DetectConfig, Detectors};
 use pgscope::event::{Outcome, SessionInfo, StatementEvent, TxState};
-use pgscope::fingerprint::Fingerprinter;
+use pgscope::fingerprint::{Fingerprinter, memo_key};
 use pgscope::stats::StatsStore;
 
 const CONNECTIONS: u64 = 16;
@@ -103,6 +103,24 @@ fn transaction(rng: &mut Rng, prepared: bool) -> Vec<(String, bool, u64)> {
     }
 }
 
+/// Mean time of [`memo_key`] alone (the canonical scan) over the workload's statement texts.
+fn memo_key_only(workload: Workload, prepared: bool) -> Duration {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut texts = Vec::new();
+    for _ in 0..TRANSACTIONS {
+        let statements = match workload {
+            Workload::TpcB => transaction(&mut rng, prepared),
+            Workload::SelectOnly => select_only(&mut rng, prepared),
+        };
+        texts.extend(statements.into_iter().map(|(sql, _, _)| sql));
+    }
+    let start = Instant::now();
+    for sql in &texts {
+        black_box(memo_key(black_box(sql)));
+    }
+    start.elapsed() / texts.len() as u32
+}
+
 fn run(workload: Workload, prepared: bool) -> (Duration, u64) {
     let session = Arc::new(SessionInfo {
         database: "postgres".into(),
@@ -176,6 +194,11 @@ fn main() {
                 took.as_nanos() as f64 / n as f64,
                 took.as_micros() as f64 / TRANSACTIONS as f64,
                 n,
+            );
+            memo_key_only(workload, prepared);
+            println!(
+                "  memo_key alone (the canonical scan) on the same texts: {:>4} ns/statement",
+                memo_key_only(workload, prepared).as_nanos()
             );
         }
     }

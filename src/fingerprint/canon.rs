@@ -59,7 +59,8 @@ fn token<'a>(
         _ if is_space(c) => {
             ctx.trivia();
             out.gap();
-            skip_space(b, at)
+            // Mostly one space between two tokens.
+            if next.is_some_and(is_space) { skip_space(b, at) } else { at + 1 }
         }
         b'(' | b')' | b'[' | b']' | b',' | b';' => {
             ctx.punct(c);
