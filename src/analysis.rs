@@ -78,10 +78,12 @@ impl Analysis {
             self.counters.returns_overflowed.fetch_add(overflowed, Ordering::Relaxed);
         }
         // Published before `analyzed`, so whoever sees the events analysed sees this too.
-        let (canonical, exact) =
-            (self.fingerprinter.evictions(), self.fingerprinter.exact_evictions());
+        let fp = &self.fingerprinter;
+        let (canonical, exact, templates) =
+            (fp.evictions(), fp.exact_evictions(), fp.template_evictions());
         self.counters.memo_evictions.store(canonical, Ordering::Relaxed);
         self.counters.exact_memo_evictions.store(exact, Ordering::Relaxed);
+        self.counters.template_memo_evictions.store(templates, Ordering::Relaxed);
         self.counters.analyzed.fetch_add(n, Ordering::Release);
         for request in detectors.take_explain_requests() {
             if let Some(explain) = &self.explain {

@@ -79,6 +79,8 @@ pub struct EventCounters {
     pub memo_evictions: AtomicU64,
     /// Texts the exact-text memo in front of it dropped, published the same way.
     pub exact_memo_evictions: AtomicU64,
+    /// Texts the template memo in front of it dropped, published the same way.
+    pub template_memo_evictions: AtomicU64,
     /// Analysed events their relay thread had no room to take back (see [`Returns`]); the
     /// analysis thread freed them itself. Nothing is lost.
     pub returns_overflowed: AtomicU64,

@@ -101,7 +101,7 @@ impl PgscopeCollector {
         let by = |label: &str, pairs: [(&str, &AtomicU64); 2]| {
             pairs.iter().map(|(v, a)| (vec![(label.to_string(), v.to_string())], load(a))).collect()
         };
-        let single: [(&str, &str, &AtomicU64); 11] = [
+        let single: [(&str, &str, &AtomicU64); 12] = [
             ("pgscope_client_connections_total", "Client connections accepted.", &p.clients_total),
             (
                 "pgscope_client_connections_refused_total",
@@ -148,6 +148,11 @@ impl PgscopeCollector {
                 "pgscope_fingerprint_exact_memo_evictions_total",
                 "Statement texts dropped from the exact-text memo in front of the fingerprint memo, to keep it within analysis.memo_capacity (they are found again through the fingerprint memo).",
                 &e.exact_memo_evictions,
+            ),
+            (
+                "pgscope_fingerprint_template_memo_evictions_total",
+                "Statement texts dropped from the template memo in front of the fingerprint memo (at most 2048 texts), for texts with literals (they are found again through the fingerprint memo).",
+                &e.template_memo_evictions,
             ),
         ];
         let mut families: Vec<MetricFamily> =

@@ -11,14 +11,26 @@
 //! This runs on every statement, so identifiers, quoted identifiers, operators, punctuation
 //! and whitespace take a short path here; every other token goes through the [`Lexer`].
 
-use super::context::LiteralContext;
+use super::context::{LiteralContext, LiteralKind};
 use super::scan::{
-    Kind, Lexer, Token, is_space, is_word_part, is_word_start, number_end, quoted_end, skip_space,
+    Kind, Lexer, NumberShape, Token, is_space, is_word_part, is_word_start, number_end,
+    number_shape, quoted_end, skip_space,
 };
 
 /// Where canonical text goes: a `String` to normalize it, a hasher for the memo key.
 pub(crate) trait Sink {
     fn put(&mut self, text: &str);
+
+    /// A literal of the input was replaced (its replacement goes to `put` as well).
+    fn literal(&mut self, _slot: Slot) {}
+}
+
+/// A literal the canonical form replaced: where it was in the input, and its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub start: usize,
+    pub end: usize,
+    pub kind: LiteralKind,
 }
 
 impl Sink for String {
@@ -113,7 +125,7 @@ fn operand<'a>(
 ) -> usize {
     let tok = Token { kind, text: sql.get(start..end).unwrap_or_default(), terminated };
     match ctx.operand(&tok, sql.as_bytes().get(end).copied()) {
-        Some(literal) => out.replace(end, literal.canonical()),
+        Some(kind) => out.replace(Slot { start, end, kind }),
         None => out.keep(start, end, false),
     }
 }
@@ -136,7 +148,7 @@ fn general<'a>(
         return end;
     }
     match ctx.step(&tok, sql.as_bytes().get(end).copied()) {
-        Some(literal) => out.replace(end, literal.canonical()),
+        Some(kind) => out.replace(Slot { start: at, end, kind }),
         None => out.keep(at, end, tok.kind == Kind::Punct),
     }
 }
@@ -176,14 +188,15 @@ impl<'a, 's, S: Sink> Writer<'a, 's, S> {
         end
     }
 
-    /// Outputs `text` in place of the token that ends at `end`; returns `end`.
-    fn replace(&mut self, end: usize, text: &str) -> usize {
+    /// Outputs the fixed literal of its kind in place of the literal `slot`; returns its end.
+    fn replace(&mut self, slot: Slot) -> usize {
         let space = self.take_space(false);
         self.flush(space);
-        self.sink.put(text);
-        self.kept = end;
-        self.upto = end;
-        end
+        self.sink.literal(slot);
+        self.sink.put(slot.kind.canonical());
+        self.kept = slot.end;
+        self.upto = slot.end;
+        slot.end
     }
 
     /// Whether a separating space goes before the next token, which is `punct` or not.
@@ -204,6 +217,66 @@ impl<'a, 's, S: Sink> Writer<'a, 's, S> {
     fn finish(mut self) {
         self.flush(false);
     }
+}
+
+/// Whether `sql` has the same canonical form as `template`, whose replaced literals were
+/// `slots` (in order), decided without canonicalizing `sql`: the bytes around the literals
+/// must be equal, and in each slot `sql` must hold one literal token of the slot's kind
+/// followed by the same byte as in the template.
+///
+/// That suffices because the canonical scan decides everything from the bytes it has read
+/// and the byte that follows a token. Equal bytes before a slot leave the scan in the same
+/// state there. A literal's first byte has the same class in both texts (a digit, or `'`),
+/// so the token before it ends at the same place. A literal of the same kind changes the
+/// state the same way and is written out as the same fixed literal. Every slot kind this
+/// accepts starts on a digit or `'`, which `token` always hands to `operand` with the same
+/// end function used here. Other kinds (`E'…'`, `$$…$$`) are never matched.
+pub(crate) fn same_canonical(template: &[u8], slots: &[Slot], sql: &[u8]) -> bool {
+    let (mut t, mut x) = (0, 0);
+    for slot in slots {
+        let Some(gap) = template.get(t..slot.start) else {
+            return false;
+        };
+        if sql.get(x..x + gap.len()) != Some(gap) {
+            return false;
+        }
+        x += gap.len();
+        let Some(end) = literal_end(sql, x, slot.kind) else {
+            return false;
+        };
+        if sql.get(end) != template.get(slot.end) {
+            return false;
+        }
+        (t, x) = (slot.end, end);
+    }
+    template.get(t..).is_some_and(|rest| sql.get(x..) == Some(rest))
+}
+
+/// Where the literal of `kind` that starts at `at` ends, if one starts there.
+fn literal_end(sql: &[u8], at: usize, kind: LiteralKind) -> Option<usize> {
+    let first = *sql.get(at)?;
+    let shape = match kind {
+        LiteralKind::Str if first == b'\'' => {
+            let (end, terminated) = quoted_end(sql, at + 1, b'\'', false);
+            return terminated.then_some(end);
+        }
+        LiteralKind::Integer => NumberShape::Integer,
+        LiteralKind::Decimal => NumberShape::Decimal,
+        _ => return None,
+    };
+    if !first.is_ascii_digit() {
+        return None;
+    }
+    let end = number_end(sql, at);
+    let text = std::str::from_utf8(sql.get(at..end)?).ok()?;
+    (number_shape(text) == shape).then_some(end)
+}
+
+/// Whether [`same_canonical`] can ever match a text against these slots.
+pub(crate) fn matchable(slots: &[Slot]) -> bool {
+    slots
+        .iter()
+        .all(|s| matches!(s.kind, LiteralKind::Str | LiteralKind::Integer | LiteralKind::Decimal))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_64};
 
-use super::canon::{Sink, canonicalize};
+use super::canon::{Sink, Slot, canonicalize};
 
 /// Bytes buffered on the stack before spilling into a streaming hasher.
 const BUF: usize = 512;
@@ -73,6 +73,34 @@ pub fn memo_key(sql: &str) -> u64 {
     let mut hasher = KeyHasher::new();
     canonicalize(sql, &mut hasher);
     hasher.finish()
+}
+
+/// [`memo_key`], also listing the literals it replaced in `slots` (cleared first). It lists at
+/// most `max_slots + 1` of them, so a longer list means some were left out.
+pub(crate) fn memo_key_with_slots(sql: &str, slots: &mut Vec<Slot>, max_slots: usize) -> u64 {
+    slots.clear();
+    let mut sink = Recording { hasher: KeyHasher::new(), slots, max_slots };
+    canonicalize(sql, &mut sink);
+    sink.hasher.finish()
+}
+
+/// A key hasher that also notes the replaced literals, up to a bound (one more marks overflow).
+struct Recording<'s> {
+    hasher: KeyHasher,
+    slots: &'s mut Vec<Slot>,
+    max_slots: usize,
+}
+
+impl Sink for Recording<'_> {
+    fn put(&mut self, text: &str) {
+        self.hasher.push(text.as_bytes());
+    }
+
+    fn literal(&mut self, slot: Slot) {
+        if self.slots.len() <= self.max_slots {
+            self.slots.push(slot);
+        }
+    }
 }
 
 #[cfg(test)]

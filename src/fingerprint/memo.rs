@@ -7,7 +7,17 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::canon::{Slot, matchable, same_canonical};
+use super::key::memo_key_with_slots;
+use super::scan::is_word_part;
 use super::{Pattern, memo_key, normalize};
+
+/// Texts longer than this get no template: a template keeps a copy of its text.
+const TEMPLATE_MAX_TEXT: usize = 2048;
+/// Literals a template may hold.
+const TEMPLATE_MAX_SLOTS: usize = 64;
+/// Templates per generation, at most (so at most ~4 MiB of template text in all).
+const TEMPLATE_GENERATION_CAP: usize = 1024;
 
 /// The memo key is already an xxh3 hash; hashing it again would only cost time.
 #[derive(Default)]
@@ -84,22 +94,40 @@ struct Canonical {
     last_exact: u64,
 }
 
+/// A text with literals, kept as the model for texts that differ from it only in their
+/// literals' values: those have its canonical form, hence its pattern (see
+/// `canon::same_canonical`).
+#[derive(Debug)]
+struct Template {
+    text: Box<[u8]>,
+    slots: Box<[Slot]>,
+    pattern: Arc<Pattern>,
+}
+
 /// Memoizing front: statement text → `Arc<Pattern>`, bounded.
 ///
-/// Two memos of at most `capacity` entries each, in [`Generations`]:
-/// - the exact memo, keyed by a hash of the raw text: a statement that repeats byte for byte
-///   (every execution of a prepared statement) costs one xxh3 pass and one lookup;
-/// - the canonical memo, keyed by [`memo_key`]: the same statement with other literals,
-///   spacing or comments finds its pattern without a parse.
+/// Three memos, each in [`Generations`]:
+/// - the canonical memo, keyed by [`memo_key`]: a statement with other literals, spacing or
+///   comments than one seen before finds its pattern without a parse. Every other memo
+///   only saves the canonical scan, and every pattern comes from here or from a parse.
+/// - for texts without literals (a prepared statement's, `BEGIN`), the exact memo, keyed by a
+///   hash of the raw text: one xxh3 pass and one lookup. A text enters it when its pattern's
+///   last statement had the same text, so it holds the texts that repeat.
+/// - for texts with literals (the simple protocol's, with the values inline), the template
+///   memo, keyed by a hash of the text before its first literal: the last text seen with that
+///   beginning, and where its literals were. A text that equals it around the literals, with
+///   literals of the same kinds, has its pattern; checking that is a compare of bytes, where
+///   the canonical scan decides token by token.
 ///
-/// Only a miss in both normalizes. A text enters the exact memo when its pattern's last
-/// statement had the same text: texts that repeat get there on their second call, and the
-/// simple-protocol texts that carry their literals inline, nearly all different, never fill it
-/// (each would have cost an insert into a large table, and pushed out the texts that repeat).
+/// The canonical and exact memos hold at most `capacity` entries each, the template memo at
+/// most 2 048 texts of up to 2 KiB. Only a miss in the canonical memo normalizes.
 #[derive(Debug)]
 pub struct Fingerprinter {
     exact: Generations<Arc<Pattern>>,
     canonical: Generations<Canonical>,
+    templates: Generations<Template>,
+    /// Scratch for the literals of the text being scanned.
+    slots: Vec<Slot>,
     hits: u64,
     misses: u64,
 }
@@ -111,6 +139,8 @@ impl Fingerprinter {
         Fingerprinter {
             exact: Generations::new(generation_cap),
             canonical: Generations::new(generation_cap),
+            templates: Generations::new(generation_cap.min(TEMPLATE_GENERATION_CAP)),
+            slots: Vec::new(),
             hits: 0,
             misses: 0,
         }
@@ -124,6 +154,13 @@ impl Fingerprinter {
             self.hits += 1;
             return Arc::clone(pattern);
         }
+        match before_first_literal(sql.as_bytes()) {
+            None => self.without_literals(sql, exact),
+            Some(prefix) => self.with_literals(sql, xxh3_64(prefix)),
+        }
+    }
+
+    fn without_literals(&mut self, sql: &str, exact: u64) -> Arc<Pattern> {
         let key = memo_key(sql);
         if let Some(entry) = self.canonical.get(key) {
             self.hits += 1;
@@ -133,6 +170,39 @@ impl Fingerprinter {
             }
             return pattern;
         }
+        self.normalize_new(sql, key, exact)
+    }
+
+    fn with_literals(&mut self, sql: &str, shape: u64) -> Arc<Pattern> {
+        if let Some(template) = self.templates.get(shape)
+            && same_canonical(&template.text, &template.slots, sql.as_bytes())
+        {
+            self.hits += 1;
+            return Arc::clone(&template.pattern);
+        }
+        let key = memo_key_with_slots(sql, &mut self.slots, TEMPLATE_MAX_SLOTS);
+        let pattern = match self.canonical.get(key) {
+            Some(entry) => {
+                self.hits += 1;
+                Arc::clone(&entry.pattern)
+            }
+            None => self.normalize_new(sql, key, 0),
+        };
+        if sql.len() <= TEMPLATE_MAX_TEXT
+            && self.slots.len() <= TEMPLATE_MAX_SLOTS
+            && matchable(&self.slots)
+        {
+            let template = Template {
+                text: sql.as_bytes().into(),
+                slots: self.slots.as_slice().into(),
+                pattern: Arc::clone(&pattern),
+            };
+            self.templates.insert(shape, template);
+        }
+        pattern
+    }
+
+    fn normalize_new(&mut self, sql: &str, key: u64, exact: u64) -> Arc<Pattern> {
         self.misses += 1;
         let pattern = Arc::new(normalize(sql));
         self.canonical.insert(key, Canonical { pattern: Arc::clone(&pattern), last_exact: exact });
@@ -160,6 +230,12 @@ impl Fingerprinter {
         self.exact.evictions
     }
 
+    /// Texts dropped from the template memo to respect its capacity (a text like a dropped
+    /// one is found again through the canonical memo).
+    pub fn template_evictions(&self) -> u64 {
+        self.templates.evictions
+    }
+
     /// Patterns currently memoized.
     pub fn len(&self) -> usize {
         self.canonical.len()
@@ -169,6 +245,19 @@ impl Fingerprinter {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The bytes before the first literal's possible start (a `'`, or a digit that does not
+/// continue an identifier), or None when nothing could be a literal.
+fn before_first_literal(sql: &[u8]) -> Option<&[u8]> {
+    let mut after_word = false;
+    for (i, &b) in sql.iter().enumerate() {
+        if b == b'\'' || (b.is_ascii_digit() && !after_word) {
+            return sql.get(..i);
+        }
+        after_word = is_word_part(b);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -217,6 +306,50 @@ mod tests {
         assert_eq!(fp.hits(), hits + 1);
         assert_eq!(pattern.text, "SELECT * FROM t WHERE id = $1");
         assert_eq!(fp.exact.len(), 1);
+    }
+
+    #[test]
+    fn texts_with_other_literals_are_matched_against_a_template() {
+        let mut fp = Fingerprinter::new(100);
+        let first = fp.fingerprint("UPDATE t SET a = a + -5 WHERE id = 7 AND s = 'x'");
+        assert_eq!(fp.templates.len(), 1);
+        // With the canonical memo gone, only the template can answer without a parse.
+        fp.canonical = Generations::new(50);
+        for sql in [
+            "UPDATE t SET a = a + -4047 WHERE id = 123456 AND s = 'it''s'",
+            "UPDATE t SET a = a + -0 WHERE id = 1 AND s = ''",
+        ] {
+            assert!(Arc::ptr_eq(&fp.fingerprint(sql), &first), "{sql}");
+        }
+        assert_eq!((fp.misses(), fp.hits()), (1, 2));
+        // Other kinds, spacing or words are not the template's: they go the long way.
+        for sql in [
+            "UPDATE t SET a = a + -5.5 WHERE id = 7 AND s = 'x'",
+            "UPDATE t SET a = a + -5 WHERE id = 7  AND s = 'x'",
+            "UPDATE t SET a = a + -5 WHERE id = 7 AND s = 'x' OR true",
+            "UPDATE t SET a = a + -5 WHERE id = 7e2 AND s = 'x'",
+            "UPDATE t SET a = a + -5 WHERE id = 7 AND s = 'x",
+        ] {
+            let misses = fp.misses();
+            fp.fingerprint(sql);
+            assert_eq!(fp.misses(), misses + 1, "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_template_memo_is_bounded_and_counts_evictions() {
+        let mut fp = Fingerprinter::new(10);
+        for i in 0..100 {
+            fp.fingerprint(&format!("SELECT c{i} FROM t WHERE a = 1"));
+            assert!(fp.templates.len() <= 10, "{} templates", fp.templates.len());
+        }
+        assert_eq!(fp.template_evictions() + fp.templates.len() as u64, 100);
+        let long = format!("SELECT 1 FROM t WHERE a IN ({})", "'x', ".repeat(600));
+        fp.fingerprint(&long);
+        assert_eq!(fp.template_evictions() + fp.templates.len() as u64, 100, "too long");
+        let many = format!("SELECT 1 FROM t WHERE a IN ({}1)", "1,".repeat(100));
+        fp.fingerprint(&many);
+        assert_eq!(fp.template_evictions() + fp.templates.len() as u64, 100, "too many");
     }
 
     #[test]

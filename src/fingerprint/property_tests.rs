@@ -1,9 +1,10 @@
 //! Property-style tests: the memo invariant under noise and literal changes, collapses that
 //! must not depend on length, and no panic on garbage.
 
-use super::canon::{canonical, reference_canonical};
+use super::canon::{canonical, matchable, reference_canonical, same_canonical};
 use super::context::{LiteralContext, LiteralKind};
 use super::golden_tests::{PGBENCH, golden_inputs};
+use super::key::memo_key_with_slots;
 use super::scan::{Kind, Lexer, Token};
 use super::{Fingerprinter, Pattern, memo_key, normalize, split_statements};
 
@@ -405,4 +406,66 @@ fn long_chains_fall_back_instead_of_overflowing_the_stack() {
         let long = normalize(&format!("{head}{}{tail}", link.repeat(10_000)));
         assert!(!long.parsed, "{head}{link}…");
     }
+}
+
+/// A few bytes of `sql` changed at random: replaced, dropped or inserted, near a literal or
+/// anywhere.
+fn mutated(sql: &str, rng: &mut Rng) -> String {
+    let alphabet = [
+        "'", "1", "9", ".", "e", "E", "-", "+", " ", "\n", "$", "a", "_", ",", ")", "/*", "--",
+        "''", "é",
+    ];
+    let mut out = sql.to_string();
+    for _ in 0..1 + rng.below(3) {
+        let mut at = rng.below(out.len() + 1);
+        while !out.is_char_boundary(at) {
+            at -= 1;
+        }
+        let mut end = (at + rng.below(3)).min(out.len());
+        while !out.is_char_boundary(end) {
+            end += 1;
+        }
+        let with = if rng.below(3) == 0 { "" } else { rng.pick(&alphabet) };
+        out.replace_range(at..end, with);
+    }
+    out
+}
+
+/// The template shortcut: whatever text it accepts for a template has the template's
+/// canonical form. Tried on other literals, other spacing and random edits of statements.
+#[test]
+fn texts_a_template_accepts_have_its_canonical_form() {
+    let mut rng = Rng(0x5EED_0F7E_3A7E);
+    let (mut tried, mut accepted, mut other_literals_accepted) = (0, 0, 0);
+    let mut slots = Vec::new();
+    let texts: Vec<String> = golden_inputs()
+        .map(str::to_string)
+        .chain(
+            (0..1500)
+                .map(|i| if i % 2 == 0 { random_sql(&mut rng) } else { random_query(&mut rng) }),
+        )
+        .collect();
+    for template in &texts {
+        memo_key_with_slots(template, &mut slots, 64);
+        if slots.len() > 64 || !matchable(&slots) {
+            continue;
+        }
+        let want = canonical(template);
+        let mut candidates: Vec<(String, bool)> = (0..3)
+            .map(|v| (with_other_literals(template, v), true))
+            .chain((0..2).map(|v| (with_noise(template, v), false)))
+            .collect();
+        candidates.extend((0..24).map(|_| (mutated(template, &mut rng), false)));
+        for (text, other_literals) in candidates {
+            tried += 1;
+            if same_canonical(template.as_bytes(), &slots, text.as_bytes()) {
+                accepted += 1;
+                other_literals_accepted += usize::from(other_literals);
+                assert_eq!(canonical(&text), want, "template {template:?} accepted {text:?}");
+            }
+        }
+    }
+    // The shortcut must also be worth having: the same statement with other values passes.
+    assert!(other_literals_accepted > 1000, "{other_literals_accepted} of {tried} tried");
+    assert!(accepted > other_literals_accepted, "random edits also tested: {accepted}");
 }

@@ -45,6 +45,7 @@ async fn metrics_pass_promtool_and_count_the_traffic() {
         "pgscope_patterns_evicted_total 0",
         "pgscope_fingerprint_memo_evictions_total 0",
         "pgscope_fingerprint_exact_memo_evictions_total 0",
+        "pgscope_fingerprint_template_memo_evictions_total 0",
         "process_cpu_seconds_total",
     ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
@@ -63,21 +64,25 @@ async fn a_full_fingerprint_memo_counts_its_evictions() {
     // Room for 2 patterns: generations of 1, so every new pattern retires the older one.
     let env = Env::start_with(|c| c.memo_capacity = 2).await;
     let db = env.client().await;
-    // Each text twice in a row: a text enters the exact memo on its second call.
+    // Texts without literals, each twice in a row: a text enters the exact memo on its
+    // second call. Texts with literals go through the template memo instead.
     for i in 0..5 {
         for _ in 0..2 {
-            db.batch_execute(&format!("SELECT 1 AS column_{i}")).await.unwrap();
+            db.batch_execute(&format!("SELECT current_user AS column_{i}")).await.unwrap();
         }
+        db.batch_execute(&format!("SELECT 1 AS column_{i}")).await.unwrap();
     }
-    env.wait_for_calls(10).await;
+    env.wait_for_calls(15).await;
     let http = env.sidecar.http_addr.expect("http enabled");
     let (_, text) = http_get(http, "/metrics").await;
     let evicted = metric_value(&text, "pgscope_fingerprint_memo_evictions_total");
-    assert_eq!(evicted, 3.0, "5 patterns through a memo of 2 drop 3");
+    assert_eq!(evicted, 8.0, "10 patterns through a memo of 2 drop 8");
     let exact = metric_value(&text, "pgscope_fingerprint_exact_memo_evictions_total");
     assert_eq!(exact, 3.0, "5 texts through an exact memo of 2 drop 3");
+    let templates = metric_value(&text, "pgscope_fingerprint_template_memo_evictions_total");
+    assert_eq!(templates, 3.0, "5 texts through a template memo of 2 drop 3");
     // Evicted from the memo is not lost: every statement still has its pattern and calls.
-    assert_eq!(env.patterns().len(), 5);
+    assert_eq!(env.patterns().len(), 10);
 }
 
 /// The value of an unlabelled metric in a Prometheus text exposition.
