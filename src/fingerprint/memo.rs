@@ -16,7 +16,8 @@ use super::{Pattern, memo_key, normalize};
 const TEMPLATE_MAX_TEXT: usize = 2048;
 /// Literals a template may hold.
 const TEMPLATE_MAX_SLOTS: usize = 64;
-/// Templates per generation, at most (so at most ~4 MiB of template text in all).
+/// Templates per generation, at most: in all at most 4 MiB of text and 3 MiB of literal
+/// positions.
 const TEMPLATE_GENERATION_CAP: usize = 1024;
 
 /// The memo key is already an xxh3 hash; hashing it again would only cost time.
