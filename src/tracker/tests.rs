@@ -456,3 +456,37 @@ fn emit_into_appends_events_in_order_and_keeps_none() {
     );
     assert_eq!(t.drain_events().count(), 0, "the tracker keeps nothing back");
 }
+
+#[test]
+fn query_texts_share_a_chunk_and_long_ones_get_their_own() {
+    let now = Instant::now();
+    let mut t = Tracker::new(1, SessionInfo::default(), TrackerLimits::default(), now);
+    let long = format!("SELECT '{}'", "x".repeat(TEXT_IN_CHUNK_MAX));
+    let mut texts: Vec<String> = (0..60).map(|i| format!("SELECT {i}, 'text {i}'")).collect();
+    texts.insert(30, long);
+    for sql in &texts {
+        for step in [query(sql), done("SELECT 1"), ready(b'I')] {
+            match step {
+                C(tag, body) => t.on_client(tag, &body, now),
+                S(tag, body) => t.on_server(tag, &body, now),
+                Wait(_) => {}
+            }
+        }
+    }
+    let events: Vec<_> = t.drain_events().collect();
+    let got: Vec<&[u8]> = events.iter().map(|e| &e.sql[..]).collect();
+    let want: Vec<&[u8]> = texts.iter().map(|s| s.as_bytes()).collect();
+    assert_eq!(got, want, "every text intact, in order");
+    // Consecutive short texts lie side by side until a chunk is full.
+    let adjacent = events
+        .windows(2)
+        .filter(|w| w[0].sql.as_ptr().wrapping_add(w[0].sql.len()) == w[1].sql.as_ptr())
+        .count();
+    let chunks = texts.iter().map(String::len).sum::<usize>() / TEXT_CHUNK + 2;
+    assert!(adjacent >= texts.len() - 1 - chunks, "{adjacent} of {} adjacent", texts.len());
+    let long = &events[30].sql;
+    assert!(
+        events.iter().all(|e| e.sql.as_ptr() != long.as_ptr().wrapping_add(long.len())),
+        "the long text is not in a chunk"
+    );
+}
