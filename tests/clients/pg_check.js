@@ -158,9 +158,18 @@ async function cancelRunningQuery(db, args) {
     query.on('end', () => resolve(new Error('pg_sleep(30) was not cancelled')));
   });
   db.query(query);
-  const timer = setTimeout(() => new Client(config(args)).cancel(db, query), 500);
+  // The server has acted on a CancelRequest when it hangs up on it (libpq's PQcancel waits for
+  // that). PostgreSQL signals the backend twice (process and process group), so a query sent
+  // before the hang-up can be cancelled too: wait for it before the next query.
+  const canceller = new Client(config(args));
+  let hungUp = null;
+  const timer = setTimeout(() => {
+    hungUp = new Promise((resolve) => canceller.connection.once('end', resolve));
+    canceller.cancel(db, query);
+  }, 500);
   const err = await outcome;
   clearTimeout(timer);
+  if (hungUp) await hungUp;
   assert.equal(err.code, '57014', `expected query_canceled, got ${err}`);
   assert.ok(Date.now() - started < 10000, 'the cancel took effect only after 10 s');
   const { rows } = await db.query('SELECT 1 AS after_cancel');

@@ -182,6 +182,10 @@ def cancel_running_query(conn):
         pass
     finally:
         timer.cancel()
+        # conn.cancel() returns once the server hung up on the CancelRequest, i.e. has acted on
+        # it: PostgreSQL signals the backend twice (process and process group), so a query sent
+        # before then can be cancelled too.
+        timer.join()
     check(time.monotonic() - started < 10, "the cancel took effect only after 10 s")
     check(conn.execute("SELECT 1 AS after_cancel").fetchone() == (1,), "unusable after cancel")
 
