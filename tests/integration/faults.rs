@@ -27,7 +27,11 @@ impl Raw {
 
     /// Logs in as the trusted superuser and reads up to ReadyForQuery.
     async fn login(env: &Env) -> Raw {
-        let mut raw = Raw::connect(env).await;
+        Raw::login_at(env.sidecar.proxy_addr).await
+    }
+
+    async fn login_at(addr: std::net::SocketAddr) -> Raw {
+        let mut raw = Raw(TcpStream::connect(addr).await.unwrap());
         raw.0.write_all(&Raw::startup_packet("postgres")).await.unwrap();
         raw.read_until(b'Z').await;
         raw
@@ -172,8 +176,8 @@ async fn wait_until(db: &tokio_postgres::Client, sql: &str, want: i64) {
     panic!("{sql} never returned {want}");
 }
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
@@ -181,15 +185,18 @@ fn rss_kib() -> u64 {
 #[tokio::test]
 async fn slow_reader_makes_the_proxy_stop_reading_from_the_server() {
     let env = Env::start().await;
-    let mut raw = Raw::login(&env).await;
-    let before = rss_kib();
+    // A process of its own, so that the memory measured is the proxy's alone (the tests
+    // running beside this one share the test process).
+    let proxy = ProxyProcess::start(&env, &[]).await;
+    let mut raw = Raw::login_at(proxy.listen).await;
+    let before = rss_kib(proxy.pid());
     // About 200 MB of result rows that the client does not read for a while.
     raw.0
         .write_all(&query("SELECT repeat('x', 1000) FROM generate_series(1, 200000)"))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    let grown_mib = rss_kib(proxy.pid()).saturating_sub(before) / 1024;
     assert!(grown_mib < 32, "proxy buffered {grown_mib} MiB for a client that reads nothing");
     // Now read it all: nothing was lost.
     let msgs = raw.read_until(b'Z').await;

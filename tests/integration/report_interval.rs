@@ -1,7 +1,7 @@
 //! `pgscope report --interval`: pg_stat_statements as the difference of two snapshots, with a
 //! workload run while the report waits between them, and a reset in between detected.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pgscope::report::{self, Format, PgssSection, ReportOptions};
 use tokio_postgres::Client;
@@ -9,9 +9,9 @@ use tokio_postgres::Client;
 use crate::support::Env;
 
 const INTERVAL: Duration = Duration::from_secs(2);
-/// When the workload runs, counted from the start of the report: after the first snapshot
-/// (connecting and reading it take well under this), well before the second.
-const WORKLOAD_AT: Duration = Duration::from_millis(700);
+/// Matches the first snapshot's query (the report's session does not show in
+/// pg_stat_statements, but it does in pg_stat_activity).
+const FIRST_SNAPSHOT: &str = "%FROM pg_stat_statements(false)%";
 
 // Different tables, so different query ids (column aliases do not change a query id).
 const BEFORE_ONLY: &str = "SELECT count(*) FROM before_only WHERE id = $1";
@@ -40,15 +40,23 @@ async fn run(db: &Client, sql: &str, times: i32) {
     }
 }
 
-/// Builds the report with `--interval`, running `workload` [`WORKLOAD_AT`] into the interval.
+/// Builds the report with `--interval`, running `workload` once the first snapshot is read
+/// (the report's session is idle after its query); the workload is over well before the second.
 async fn report_during(env: &Env, workload: impl Future<Output = ()>) -> PgssSection {
     let opts = ReportOptions {
         analysis_url: Some(env.pg.conn_str("postgres", "postgres")),
         interval: Some(INTERVAL),
         ..ReportOptions::default()
     };
+    let watcher = env.direct().await;
     let delayed = async {
-        tokio::time::sleep(WORKLOAD_AT).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let sql = "SELECT count(*) FROM pg_stat_activity \
+                   WHERE state = 'idle' AND query LIKE $1 AND pid <> pg_backend_pid()";
+        while watcher.query_one(sql, &[&FIRST_SNAPSHOT]).await.unwrap().get::<_, i64>(0) == 0 {
+            assert!(Instant::now() < deadline, "the report took no first snapshot in 30 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         workload.await;
     };
     let (report, ()) = tokio::join!(report::build(&opts), delayed);

@@ -215,3 +215,50 @@ impl Env {
         self.findings(kind).await
     }
 }
+
+/// The `pgscope proxy` binary as a child process in front of an [`Env`]'s server, for what
+/// needs a process of its own (signals, its memory). Killed by PID when dropped.
+pub struct ProxyProcess {
+    pub child: tokio::process::Child,
+    pub listen: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+}
+
+impl ProxyProcess {
+    /// Starts it on free loopback ports with `args` added, and waits until it accepts clients.
+    pub async fn start(env: &Env, args: &[&str]) -> ProxyProcess {
+        let (listen, http) = (free_addr(), free_addr());
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pgscope"))
+            .args(["proxy", "--upstream", &env.pg.addr().to_string()])
+            .args(["--listen", &listen.to_string(), "--http", &http.to_string()])
+            .args(args)
+            .env("PGSCOPE_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("pgscope proxy starts");
+        let proxy = ProxyProcess { child, listen, http };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match try_connect(&proxy.dsn()).await {
+                Ok(_) => return proxy,
+                Err(e) if Instant::now() > deadline => panic!("pgscope proxy never accepted: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// libpq connection string through it, as the trusted superuser.
+    pub fn dsn(&self) -> String {
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.listen.port())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("still running")
+    }
+}
+
+/// A loopback address whose port was free a moment ago.
+fn free_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local addr")
+}
