@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::Observed;
 use super::config::NPlusOneConfig;
 use super::finding::{Finding, FindingKind, Severity, Source};
-use super::sqlcomment::{parse_tags, strip_tag_comments};
+use super::sqlcomment::strip_tag_comments;
 use crate::event::SessionInfo;
 use crate::fingerprint::Pattern;
 
@@ -58,10 +58,9 @@ pub(super) struct Execution {
 impl Execution {
     pub(super) fn of(obs: &Observed<'_>) -> Self {
         let text = strip_tag_comments(obs.statement);
-        let trace = parse_tags(obs.statement).trace_id().map_or(0, |id| xxh3_64(id.as_bytes()));
         Execution {
             params: xxh3_64_with_seed(text.as_bytes(), obs.event.params_hash),
-            trace,
+            trace: obs.trace,
             duration_us: obs.event.duration_us,
             at: obs.event.finished_at,
         }

@@ -14,7 +14,6 @@
 //! Parameter values never reach a finding unless `slow.keep_parameter_values` is set.
 
 mod burst;
-pub mod classify;
 pub mod config;
 pub mod finding;
 pub mod lint;
@@ -29,13 +28,17 @@ mod tests;
 use std::sync::Arc;
 use std::time::Instant;
 
+use xxhash_rust::xxh3::xxh3_64;
+
 use crate::event::StatementEvent;
 use crate::fingerprint::{Pattern, PatternId};
 
 pub use config::{DetectConfig, DetectConfigError};
 
 pub use finding::{Finding, FindingKind, FindingStore, Severity, Source};
+use route::route_from;
 pub use route::{RouteStats, RouteSummary, route_of};
+use sqlcomment::{Tags, parse_tags};
 
 /// One executed statement as the detectors see it.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +53,8 @@ pub struct Observed<'a> {
     pub pattern: &'a Arc<Pattern>,
     /// The endpoint, from [`route_of`].
     pub route: Option<&'a str>,
+    /// xxh3 of the W3C trace id in the statement's tags (`traceparent`); 0 without one.
+    pub trace: u64,
 }
 
 impl Observed<'_> {
@@ -153,8 +158,10 @@ impl Detectors {
         pattern: &Arc<Pattern>,
         now: Instant,
     ) {
-        let route = route_of(statement, &event.session.application_name);
-        self.observe(&Observed { event, statement, pattern, route: route.as_deref() }, now);
+        let tags = parse_tags(statement);
+        let route = route_from(&tags, &event.session.application_name);
+        let trace = trace_of(&tags);
+        self.observe(&Observed { event, statement, pattern, route: route.as_deref(), trace }, now);
     }
 
     /// Records the statement under its route and hands it to every detector.
@@ -263,4 +270,9 @@ impl std::fmt::Debug for Detectors {
             .field("routes", &self.routes.len())
             .finish()
     }
+}
+
+/// The hash a burst compares trace ids by: xxh3 of the tags' `traceparent` trace id, 0 without.
+pub fn trace_of(tags: &Tags) -> u64 {
+    tags.trace_id().map_or(0, |id| xxh3_64(id.as_bytes()))
 }

@@ -38,12 +38,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::burst::{Burst, BurstRules, Execution};
-use super::classify::{StatementClass, classify};
 use super::config::NPlusOneConfig;
 use super::finding::Finding;
 use super::lru::LruMap;
 use super::{Detector, Observed};
 use crate::event::{SessionInfo, TxState};
+use crate::fingerprint::StatementClass;
 
 /// Reports N+1 and duplicate bursts.
 #[derive(Debug)]
@@ -134,7 +134,7 @@ impl ConnState {
             self.session = obs.event.session.clone();
         }
         self.follow_tx_status(obs.event.tx, rules, out);
-        match classify(&obs.pattern.text) {
+        match obs.pattern.class {
             StatementClass::Begin => self.in_block = true,
             StatementClass::End => {
                 self.in_block = false;

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use super::finding::FindingKind;
-use super::sqlcomment::parse_tags;
+use super::sqlcomment::{Tags, parse_tags};
 use crate::event::Outcome;
 use crate::fasthash::{FastMap, FastSet};
 
@@ -26,7 +26,11 @@ const MAX_ROUTE_CHARS: usize = 200;
 /// The endpoint of a statement: its `route` tag, else `controller#action` (or `controller`
 /// alone), else `application_name` when non-empty, else `None`.
 pub fn route_of<'a>(sql: &str, application_name: &'a str) -> Option<Cow<'a, str>> {
-    let tags = parse_tags(sql);
+    route_from(&parse_tags(sql), application_name)
+}
+
+/// [`route_of`] a statement whose tags were already parsed.
+pub fn route_from<'a>(tags: &Tags, application_name: &'a str) -> Option<Cow<'a, str>> {
     let non_empty = |key| tags.get(key).filter(|v| !v.trim().is_empty());
     let route = match (non_empty("route"), non_empty("controller"), non_empty("action")) {
         (Some(route), _, _) => Cow::Owned(route.to_string()),

@@ -39,6 +39,7 @@
 //! as long as the normalization (and the sqlparser version printing it) does not change.
 
 mod canon;
+pub mod classify;
 mod context;
 mod fallback;
 mod key;
@@ -59,6 +60,7 @@ use std::fmt;
 
 use xxhash_rust::xxh3::xxh3_64;
 
+pub use classify::StatementClass;
 pub use key::memo_key;
 pub use memo::Fingerprinter;
 pub use split::split_statements;
@@ -90,6 +92,8 @@ pub struct Pattern {
     pub text: String,
     /// true when sqlparser parsed it; false when the token-level fallback produced it.
     pub parsed: bool,
+    /// Transaction control, another utility command, or an ordinary statement.
+    pub class: StatementClass,
 }
 
 /// Full normalization: sqlparser (PostgreSQL dialect) + visitor, token fallback on parse
@@ -97,7 +101,7 @@ pub struct Pattern {
 pub fn normalize(sql: &str) -> Pattern {
     let (marked, parsed) = mark(&canon::canonical(sql));
     let text = placeholders::number_placeholders(&marked);
-    Pattern { id: PatternId::of(&text), text, parsed }
+    Pattern { id: PatternId::of(&text), class: classify::classify(&text), text, parsed }
 }
 
 /// Marked text (literals as markers, not yet numbered) and whether sqlparser parsed it all,

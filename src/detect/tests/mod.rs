@@ -6,8 +6,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{Detector, Finding, Observed};
+use super::sqlcomment::parse_tags;
+use super::{Detector, Finding, Observed, trace_of};
 use crate::event::{Outcome, SessionInfo, StatementEvent, TxState};
+use crate::fingerprint::classify::classify;
 use crate::fingerprint::{Pattern, PatternId};
 
 mod detectors;
@@ -22,6 +24,7 @@ pub(super) fn pattern(text: &str) -> Arc<Pattern> {
         id: PatternId(xxh3_64(text.as_bytes())),
         text: text.to_string(),
         parsed: true,
+        class: classify(text),
     })
 }
 
@@ -110,6 +113,7 @@ impl<D: Detector> Harness<D> {
             statement: &stmt.sql,
             pattern: &stmt.pattern,
             route: stmt.route.as_deref(),
+            trace: trace_of(&parse_tags(&stmt.sql)),
         };
         let before = self.out.len();
         self.detector.observe(&obs, self.now, &mut self.out);

@@ -1,5 +1,6 @@
 //! What kind of statement a pattern is, as far as burst detection cares: transaction
-//! control, other utility commands, or an ordinary statement.
+//! control, other utility commands, or an ordinary statement. Decided once per pattern, when
+//! it is first normalized, and kept in [`super::Pattern`].
 
 /// A statement's role for burst detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,7 @@ const UTILITY: &[&str] = &[
 ];
 
 /// Classifies a statement by its first one or two words (comments and whitespace skipped).
-/// Runs for every statement the N+1 detector sees, so it compares in place, allocating nothing.
+/// Compares in place, allocating nothing.
 pub fn classify(sql: &str) -> StatementClass {
     let mut words = strip_leading_comments(sql)
         .split(|c: char| !c.is_ascii_alphabetic())
