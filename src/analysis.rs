@@ -23,9 +23,9 @@ use crate::fingerprint::{Fingerprinter, split_statements};
 use crate::stats::{Observation, StatsStore};
 
 /// How often the queue is drained (unless it fills past half its bound first). Bounds how late
-/// a statement shows up in the API. Each wake-up starts on cold caches, and that start cost
-/// more than the statements it drained: at 10 ms the thread spent 5 µs per TPC-B
-/// transaction, at 50 ms 3.3 µs, at 200 ms 2.6 µs (docs/benchmarks.md).
+/// a statement shows up in the API. Each wake-up starts on cold caches, so fewer and larger
+/// drains cost less per statement: with TPC-B `-M simple` at 16 clients the thread spent
+/// 3.2–3.3 µs per transaction at 50 ms and 2.6–2.7 at 200 ms (docs/benchmarks.md).
 const DRAIN: Duration = Duration::from_millis(200);
 /// How often time-based detector state (idle bursts) is flushed.
 const TICK: Duration = Duration::from_millis(100);
