@@ -136,7 +136,7 @@ impl PgscopeCollector {
             ),
             (
                 "pgscope_events_returned_overflow_total",
-                "Analysed statement events their relay thread had no room to take back (at most 4096 wait), so the analysis thread freed them; nothing is lost.",
+                "Analysed statement events their relay thread had no room to take back (up to 16384 wait per relay thread), so the analysis thread freed them; nothing is lost.",
                 &e.returns_overflowed,
             ),
             (
