@@ -118,6 +118,11 @@ fn decoders_read_the_fields() {
     assert_eq!(command_rows(b"INSERT 0 12\0"), Some(12));
     assert_eq!(command_rows(b"BEGIN\0"), None);
     assert_eq!(command_rows(b"CREATE TABLE\0"), None);
+    assert_eq!(command_rows(b"SELECT 18446744073709551615\0"), Some(u64::MAX));
+    assert_eq!(command_rows(b"SELECT 18446744073709551616\0"), None);
+    assert_eq!(command_rows(b"SELECT 1x\0"), None);
+    assert_eq!(command_rows(b"SELECT \0"), None);
+    assert_eq!(command_rows(b"17\0"), None);
     let err = error_response("ERROR", "42P01", "relation \"x\" does not exist");
     assert_eq!(error_sqlstate(&err[5..]), Some(*b"42P01"));
     assert_eq!(error_sqlstate(b"Sx\0"), None);
