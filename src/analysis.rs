@@ -123,7 +123,11 @@ pub fn observe(
         Err(_) => String::from_utf8_lossy(&event.sql),
     };
     let statement = statement_of(&text, event.stmt_index);
-    let pattern = fingerprinter.fingerprint(statement);
+    let pattern = if event.extended {
+        fingerprinter.fingerprint(statement)
+    } else {
+        fingerprinter.fingerprint_query(statement)
+    };
     store.record(&Observation {
         pattern_id: pattern.id.0,
         pattern_text: &pattern.text,

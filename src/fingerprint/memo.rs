@@ -148,7 +148,8 @@ impl Fingerprinter {
     }
 
     /// The pattern of `sql`: from the memo when the same text, or one with an equal
-    /// [`memo_key`], was seen; else normalized.
+    /// [`memo_key`], was seen; else normalized. Looks the exact text up first, which suits
+    /// texts without literals, such as a prepared statement's; see [`Self::fingerprint_query`].
     pub fn fingerprint(&mut self, sql: &str) -> Arc<Pattern> {
         let exact = xxh3_64(sql.as_bytes());
         if let Some(pattern) = self.exact.get(exact) {
@@ -158,6 +159,16 @@ impl Fingerprinter {
         match before_first_literal(sql.as_bytes()) {
             None => self.without_literals(sql, exact),
             Some(prefix) => self.with_literals(sql, xxh3_64(prefix)),
+        }
+    }
+
+    /// The same pattern as [`Self::fingerprint`], found in the order that suits a simple
+    /// Query's text, which usually holds literals: only texts without any are memoized by
+    /// their exact text, so a text with one skips that lookup and the hash it needs.
+    pub fn fingerprint_query(&mut self, sql: &str) -> Arc<Pattern> {
+        match before_first_literal(sql.as_bytes()) {
+            Some(prefix) => self.with_literals(sql, xxh3_64(prefix)),
+            None => self.fingerprint(sql),
         }
     }
 
@@ -250,20 +261,125 @@ impl Fingerprinter {
 
 /// The bytes before the first literal's possible start (a `'`, or a digit that does not
 /// continue an identifier), or None when nothing could be a literal.
+///
+/// Runs on every simple-protocol statement, so it reads eight bytes at a time: quotes and
+/// digits are rare before a statement's first literal, and a word without either costs a
+/// few arithmetic operations instead of a branch per byte.
 fn before_first_literal(sql: &[u8]) -> Option<&[u8]> {
-    let mut after_word = false;
-    for (i, &b) in sql.iter().enumerate() {
-        if b == b'\'' || (b.is_ascii_digit() && !after_word) {
-            return sql.get(..i);
+    let mut words = sql.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        let word = <[u8; 8]>::try_from(word).expect("chunks_exact yields 8 bytes");
+        let mut candidates = quotes_and_digits(u64::from_le_bytes(word));
+        while candidates != 0 {
+            let at = base + candidates.trailing_zeros() as usize / 8;
+            if starts_literal(sql, at) {
+                return sql.get(..at);
+            }
+            candidates &= candidates - 1;
         }
-        after_word = is_word_part(b);
+        base += 8;
     }
-    None
+    (base..sql.len()).find(|&at| starts_literal(sql, at)).and_then(|at| sql.get(..at))
+}
+
+/// True when a literal may start at `at`: a quote, or a digit not preceded by a word's byte.
+fn starts_literal(sql: &[u8], at: usize) -> bool {
+    match sql.get(at) {
+        Some(b'\'') => true,
+        Some(b) if b.is_ascii_digit() => {
+            at == 0 || sql.get(at - 1).is_none_or(|&p| !is_word_part(p))
+        }
+        _ => false,
+    }
+}
+
+/// The high bit of every byte of `word` that is an ASCII digit or `'`, and no other bit.
+/// Byte-wise arithmetic on the low seven bits cannot carry into the next byte.
+fn quotes_and_digits(word: u64) -> u64 {
+    const fn splat(b: u8) -> u64 {
+        u64::from_ne_bytes([b; 8])
+    }
+    const HIGH: u64 = splat(0x80);
+    const LOW: u64 = splat(0x7f);
+    let ascii = !word & HIGH;
+    let low = word & LOW;
+    let at_least_zero = low + splat(0x80 - b'0');
+    let above_nine = low + splat(0x80 - b'9' - 1);
+    let not_quote = (low ^ splat(b'\'')) + LOW;
+    ((at_least_zero & !above_nine) | !not_quote) & ascii
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-at-a-time definition `before_first_literal` must agree with.
+    fn before_first_literal_bytewise(sql: &[u8]) -> Option<&[u8]> {
+        let mut after_word = false;
+        for (i, &b) in sql.iter().enumerate() {
+            if b == b'\'' || (b.is_ascii_digit() && !after_word) {
+                return sql.get(..i);
+            }
+            after_word = is_word_part(b);
+        }
+        None
+    }
+
+    #[test]
+    fn the_literal_scan_agrees_with_the_bytewise_definition() {
+        let texts = [
+            "UPDATE pgbench_accounts SET abalance = abalance + -4711 WHERE aid = 123456;",
+            "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+            "SELECT t1.c2 FROM t1 WHERE x = 'it''s' AND y = 3",
+            "SELECT \"résumé\" FROM t WHERE a = 'é' AND b = 0",
+            "BEGIN;",
+            "",
+            "7",
+            "'",
+            "abcdefg7",
+            "abcdefgh7",
+            "abcdefg 7",
+            "abcdefgh 7",
+            "a$1 b_2 c3d 'x'",
+        ];
+        for text in texts {
+            let sql = text.as_bytes();
+            assert_eq!(before_first_literal(sql), before_first_literal_bytewise(sql), "{text:?}");
+        }
+        // Every byte value at every position of a word and across a word boundary, after a
+        // word byte, a space and a high byte.
+        for len in 1..=17 {
+            for at in 0..len {
+                for prev in [b'a', b' ', 0xc3] {
+                    for b in 0..=255u8 {
+                        let mut sql = vec![prev; len];
+                        sql[at] = b;
+                        assert_eq!(
+                            before_first_literal(&sql),
+                            before_first_literal_bytewise(&sql),
+                            "{sql:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // Pseudo-random bytes drawn mostly from the interesting ones.
+        let alphabet = b"ab_$ 09'\x80\xff(,;=\n";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let len = (state % 40) as usize;
+            let sql: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(before_first_literal(&sql), before_first_literal_bytewise(&sql), "{sql:?}");
+        }
+    }
 
     #[test]
     fn repeats_and_other_literals_hit() {

@@ -249,6 +249,24 @@ fn random_statements_keep_the_memo_invariant() {
     }
 }
 
+#[test]
+fn both_memo_lookup_orders_give_the_normalized_pattern() {
+    let mut fp = Fingerprinter::new(64);
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut texts: Vec<String> = golden_inputs().map(str::to_string).collect();
+    texts.extend((0..300).map(|_| random_sql(&mut rng)));
+    for sql in &texts {
+        for variant in 0..2 {
+            for text in [sql.clone(), with_other_literals(sql, variant)] {
+                let expected = normalize(&text);
+                assert_eq!(*fp.fingerprint_query(&text), expected, "{text}");
+                assert_eq!(*fp.fingerprint(&text), expected, "{text}");
+                assert_eq!(*fp.fingerprint_query(&text), expected, "{text}");
+            }
+        }
+    }
+}
+
 /// `IN (…)` with `n` items rendered by `item`.
 fn in_list(n: usize, item: impl Fn(usize) -> String) -> String {
     let items: Vec<String> = (1..=n).map(item).collect();
@@ -311,6 +329,7 @@ fn exercise(sql: &str, fp: &mut Fingerprinter) {
     let _ = memo_key(sql);
     let _ = split_statements(sql);
     let _ = fp.fingerprint(sql);
+    let _ = fp.fingerprint_query(sql);
 }
 
 #[test]
