@@ -152,9 +152,8 @@ impl Fingerprinter {
     /// texts without literals, such as a prepared statement's; see [`Self::fingerprint_query`].
     pub fn fingerprint(&mut self, sql: &str) -> Arc<Pattern> {
         let exact = xxh3_64(sql.as_bytes());
-        if let Some(pattern) = self.exact.get(exact) {
-            self.hits += 1;
-            return Arc::clone(pattern);
+        if let Some(pattern) = self.exact_hit(exact) {
+            return pattern;
         }
         match before_first_literal(sql.as_bytes()) {
             None => self.without_literals(sql, exact),
@@ -168,10 +167,24 @@ impl Fingerprinter {
     pub fn fingerprint_query(&mut self, sql: &str) -> Arc<Pattern> {
         match before_first_literal(sql.as_bytes()) {
             Some(prefix) => self.with_literals(sql, xxh3_64(prefix)),
-            None => self.fingerprint(sql),
+            None => {
+                let exact = xxh3_64(sql.as_bytes());
+                match self.exact_hit(exact) {
+                    Some(pattern) => pattern,
+                    None => self.without_literals(sql, exact),
+                }
+            }
         }
     }
 
+    /// The pattern of a text without literals whose exact hash was memoized, counted as a hit.
+    fn exact_hit(&mut self, exact: u64) -> Option<Arc<Pattern>> {
+        let pattern = Arc::clone(self.exact.get(exact)?);
+        self.hits += 1;
+        Some(pattern)
+    }
+
+    /// A text without literals that missed the exact-text memo.
     fn without_literals(&mut self, sql: &str, exact: u64) -> Arc<Pattern> {
         let key = memo_key(sql);
         if let Some(entry) = self.canonical.get(key) {
@@ -288,7 +301,7 @@ fn starts_literal(sql: &[u8], at: usize) -> bool {
     match sql.get(at) {
         Some(b'\'') => true,
         Some(b) if b.is_ascii_digit() => {
-            at == 0 || sql.get(at - 1).is_none_or(|&p| !is_word_part(p))
+            at.checked_sub(1).and_then(|p| sql.get(p)).is_none_or(|&p| !is_word_part(p))
         }
         _ => false,
     }
