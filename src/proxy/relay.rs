@@ -155,6 +155,10 @@ struct Relay {
     /// Events not yet handed over, and when the first of them was collected.
     outbox: Vec<StatementEvent>,
     outbox_since: Option<Instant>,
+    /// The clock as this turn last read it: by the first scan, or by `maybe_flush` when no
+    /// scan ran. The batch's age is judged by it, so a turn reads the clock once, not once
+    /// for its scans and again for the batch.
+    clock: Option<Instant>,
     /// Sessions that used up their turn with bytes still to move; driven again next turn.
     busy: Vec<usize>,
     /// Batches the analysis thread has finished with, coming back to be dropped and reused.
@@ -177,6 +181,7 @@ impl Relay {
             free: Vec::new(),
             outbox: Vec::with_capacity(BATCH_EVENTS),
             outbox_since: None,
+            clock: None,
             busy: Vec::new(),
             returns: Arc::new(Returns::default()),
         }
@@ -186,10 +191,15 @@ impl Relay {
         let mut ready = Events::with_capacity(256);
         loop {
             let timeout = if self.busy.is_empty() {
-                self.outbox_since.map(|since| BATCH_AGE.saturating_sub(since.elapsed()))
+                // `maybe_flush` read the clock last turn whenever a batch is waiting.
+                let now = self.clock.take();
+                self.outbox_since.zip(now).map(|(since, now)| {
+                    BATCH_AGE.saturating_sub(now.saturating_duration_since(since))
+                })
             } else {
                 Some(Duration::ZERO)
             };
+            self.clock = None;
             let busy = std::mem::take(&mut self.busy);
             if let Err(e) = self.poll.poll(&mut ready, timeout) {
                 if e.kind() == ErrorKind::Interrupted {
@@ -240,8 +250,12 @@ impl Relay {
         let Some(Some(session)) = self.sessions.get_mut(slot) else {
             return;
         };
-        let mut ctx =
-            Shared { events: &self.events, outbox: &mut self.outbox, counters: &self.counters };
+        let mut ctx = Shared {
+            events: &self.events,
+            outbox: &mut self.outbox,
+            counters: &self.counters,
+            clock: &mut self.clock,
+        };
         match session.drive(&mut ctx) {
             Some(end) => self.close(slot, end),
             None => self.requeue(slot),
@@ -265,9 +279,12 @@ impl Relay {
         if self.outbox.is_empty() {
             return;
         }
+        let now = *self.clock.get_or_insert_with(Instant::now);
         match self.outbox_since {
-            Some(since) if self.outbox.len() < BATCH_EVENTS && since.elapsed() < BATCH_AGE => {}
-            None if self.outbox.len() < BATCH_EVENTS => self.outbox_since = Some(Instant::now()),
+            Some(since)
+                if self.outbox.len() < BATCH_EVENTS
+                    && now.saturating_duration_since(since) < BATCH_AGE => {}
+            None if self.outbox.len() < BATCH_EVENTS => self.outbox_since = Some(now),
             _ => self.flush(),
         }
     }
@@ -354,6 +371,8 @@ struct Shared<'a> {
     events: &'a EventSender,
     outbox: &'a mut Vec<StatementEvent>,
     counters: &'a ProxyCounters,
+    /// The relay's reading of the clock this turn (see `Relay::clock`).
+    clock: &'a mut Option<Instant>,
 }
 
 /// One socket and what its last readiness events said. Both start true: a fresh socket may
@@ -525,6 +544,7 @@ impl Direction {
     /// Shows the tracker the unscanned frames and sends the events it produced.
     fn scan(&mut self, tracker: &mut Tracker, ctx: &mut Shared<'_>) -> Result<(), SessionError> {
         let now = Instant::now();
+        *ctx.clock = Some(now);
         let bytes = &self.buf[self.start..self.end];
         let (splitter, side) = (&mut self.splitter, self.side);
         let before = ctx.outbox.len();
@@ -609,17 +629,28 @@ mod tests {
         _queue: EventReceiver,
         counters: ProxyCounters,
         outbox: Vec<StatementEvent>,
+        clock: Option<Instant>,
     }
 
     impl Turns {
         fn new() -> Self {
             let (events, queue, _) = channel(16);
-            Turns { events, _queue: queue, counters: ProxyCounters::default(), outbox: Vec::new() }
+            Turns {
+                events,
+                _queue: queue,
+                counters: ProxyCounters::default(),
+                outbox: Vec::new(),
+                clock: None,
+            }
         }
 
         fn drive(&mut self, session: &mut Session) -> Option<End> {
-            let mut ctx =
-                Shared { events: &self.events, outbox: &mut self.outbox, counters: &self.counters };
+            let mut ctx = Shared {
+                events: &self.events,
+                outbox: &mut self.outbox,
+                counters: &self.counters,
+                clock: &mut self.clock,
+            };
             session.drive(&mut ctx)
         }
 
