@@ -1,6 +1,6 @@
 //! The relay thread's own work per transaction, without sockets: the frames of pgbench's
-//! TPC-B transaction (`-M prepared`: Bind/Execute/Sync per statement, and the server's
-//! replies) go through the frame splitter and the tracker the way `proxy::relay` feeds them,
+//! TPC-B transaction (`-M prepared`: Bind/Execute/Sync per statement; `-M simple`: one Query
+//! per statement; and the server's replies) go through the frame splitter and the tracker the way `proxy::relay` feeds them,
 //! events included. Run with `cargo bench --bench tracker`.
 
 use std::hint::black_box;
@@ -62,6 +62,47 @@ fn reply(tag: &str, row: bool, status: u8) -> Vec<u8> {
     let mut out = Vec::new();
     frame(&mut out, b'2', &[]);
     if row {
+        let mut data = Vec::new();
+        data.extend_from_slice(&1u16.to_be_bytes());
+        data.extend_from_slice(&4u32.to_be_bytes());
+        data.extend_from_slice(b"1234");
+        frame(&mut out, b'D', &data);
+    }
+    let mut complete = Vec::new();
+    cstr(&mut complete, tag);
+    frame(&mut out, b'C', &complete);
+    frame(&mut out, b'Z', &[status]);
+    out
+}
+
+/// A simple Query: the statement's text with its parameters written in, as `-M simple`
+/// sends it.
+fn query(sql: &str, params: &[&str]) -> Vec<u8> {
+    let mut text = sql.to_string();
+    for (i, p) in params.iter().enumerate().rev() {
+        text = text.replace(&format!("${}", i + 1), p);
+    }
+    let mut body = Vec::new();
+    cstr(&mut body, &text);
+    let mut out = Vec::new();
+    frame(&mut out, b'Q', &body);
+    out
+}
+
+/// The server's reply to a simple Query: RowDescription and a DataRow for SELECT, then
+/// CommandComplete and ReadyForQuery.
+fn simple_reply(tag: &str, row: bool, status: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    if row {
+        let mut desc = Vec::new();
+        desc.extend_from_slice(&1u16.to_be_bytes());
+        cstr(&mut desc, "abalance");
+        desc.extend_from_slice(&[0; 6]);
+        desc.extend_from_slice(&23u32.to_be_bytes());
+        desc.extend_from_slice(&4i16.to_be_bytes());
+        desc.extend_from_slice(&(-1i32).to_be_bytes());
+        desc.extend_from_slice(&0u16.to_be_bytes());
+        frame(&mut out, b'T', &desc);
         let mut data = Vec::new();
         data.extend_from_slice(&1u16.to_be_bytes());
         data.extend_from_slice(&4u32.to_be_bytes());
@@ -141,16 +182,16 @@ fn main() {
         user: "postgres".into(),
         application_name: "pgbench".into(),
     };
-    let mut tracker = Tracker::new(1, session, TrackerLimits::default(), Instant::now());
-    let (mut up, mut down) = (Splitter::new(1 << 30), Splitter::new(1 << 30));
-    let mut outbox = Vec::new();
-    for (name, sql, ..) in &statements {
-        scan(&mut up, &mut tracker, &parse(name, sql), true, &mut outbox);
-        let mut done = Vec::new();
-        frame(&mut done, b'1', &[]);
-        frame(&mut done, b'Z', b"I");
-        scan(&mut down, &mut tracker, &done, false, &mut outbox);
-    }
+    // -M prepared: each statement parsed once, then Bind/Execute/Sync per execution.
+    let setup: Vec<(Vec<u8>, Vec<u8>)> = statements
+        .iter()
+        .map(|(name, sql, ..)| {
+            let mut done = Vec::new();
+            frame(&mut done, b'1', &[]);
+            frame(&mut done, b'Z', b"I");
+            (parse(name, sql), done)
+        })
+        .collect();
     let rounds: Vec<(Vec<u8>, Vec<u8>)> = statements
         .iter()
         .enumerate()
@@ -159,10 +200,39 @@ fn main() {
             (execute(name, params), reply(tag, *row, status))
         })
         .collect();
+    measure("TPC-B prepared", &session, &setup, &rounds);
+    // -M simple: one Query per statement, its parameters written into the text.
+    let rounds: Vec<(Vec<u8>, Vec<u8>)> = statements
+        .iter()
+        .enumerate()
+        .map(|(i, (_, sql, params, tag, row))| {
+            let status = if i == statements.len() - 1 { b'I' } else { b'T' };
+            (query(sql, params), simple_reply(tag, *row, status))
+        })
+        .collect();
+    measure("TPC-B simple  ", &session, &[], &rounds);
+}
+
+/// Runs `setup` once, then `rounds` (one client read and one server read per statement)
+/// `TRANSACTIONS` times, and prints the time per transaction.
+fn measure(
+    label: &str,
+    session: &SessionInfo,
+    setup: &[(Vec<u8>, Vec<u8>)],
+    rounds: &[(Vec<u8>, Vec<u8>)],
+) {
+    let mut tracker = Tracker::new(1, session.clone(), TrackerLimits::default(), Instant::now());
+    let (mut up, mut down) = (Splitter::new(1 << 30), Splitter::new(1 << 30));
+    let mut outbox = Vec::new();
+    for (client, server) in setup {
+        scan(&mut up, &mut tracker, client, true, &mut outbox);
+        scan(&mut down, &mut tracker, server, false, &mut outbox);
+    }
+    outbox.clear();
     let start = Instant::now();
     let mut events = 0;
     for _ in 0..TRANSACTIONS {
-        for (client, server) in &rounds {
+        for (client, server) in rounds {
             scan(&mut up, &mut tracker, client, true, &mut outbox);
             scan(&mut down, &mut tracker, server, false, &mut outbox);
         }
@@ -175,7 +245,7 @@ fn main() {
     let took = start.elapsed();
     events += outbox.len();
     println!(
-        "relay scan + tracker, TPC-B prepared: {:>6.0} ns/transaction ({} events)",
+        "relay scan + tracker, {label}: {:>6.0} ns/transaction ({} events)",
         took.as_nanos() as f64 / TRANSACTIONS as f64,
         events,
     );
