@@ -5,7 +5,8 @@
 # /proc/PID/stat) and its context switches per transaction, per round and averaged, and where
 # the whole machine's CPU went per transaction: the proxy, PostgreSQL (postmaster, its
 # children and the backends it reaped), pgbench, and the rest (/proc/stat samples at the tick,
-# so "rest" is only meaningful when the machine is busy; it can come out negative at 1 client). Use it to
+# so "rest" is only meaningful when the machine is busy; it can come out negative at 1 client),
+# and the whole machine's context switches per transaction (/proc/stat `ctxt`). Use it to
 # compare two pgscope builds, or a build against a bare relay, before a full `bench/run.sh`.
 #
 # Usage: bash bench/ab.sh 'NAME=COMMAND' ...
@@ -126,12 +127,14 @@ child_ticks() {
     stat=$(<"/proc/$$/stat")
     awk '{print $14 + $15}' <<<"${stat##*) }"
 }
+# Context switches of the whole machine (every process: the proxy, PostgreSQL, pgbench).
+machine_switches() { awk '$1 == "ctxt" {print $2}' /proc/stat; }
 # TCP segments sent by the whole machine (all of them loopback here: data and pure ACKs alike).
 segments() { awk '$1 == "Tcp:" && $12 ~ /^[0-9]+$/ {print $12}' /proc/net/snmp; }
 
 n=${#NAMES[@]}
 total=$((TX * CLIENTS))
-declare -A SUM_TICKS SUM_TPS SUM_CSW SUM_BUSY SUM_IDLE SUM_PG SUM_BENCH
+declare -A SUM_TICKS SUM_TPS SUM_CSW SUM_BUSY SUM_IDLE SUM_PG SUM_BENCH SUM_MCSW
 for ((r = 0; r < ROUNDS; r++)); do
     for ((k = 0; k < n; k++)); do
         name=${NAMES[(k + r) % n]}
@@ -151,6 +154,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         s0=$(thread_ns "$pid")
         read -r m0 i0 < <(machine)
         g0=$(segments)
+        w0=$(machine_switches)
         q0=$(postgres_ticks)
         b0=$(child_ticks)
         args=(-n -M "$MODE" -c "$CLIENTS" -j "$((CLIENTS < 2 ? CLIENTS : 2))" -t "$TX")
@@ -159,6 +163,7 @@ for ((r = 0; r < ROUNDS; r++)); do
             die "pgbench through $name failed: $out"
         read -r m1 i1 < <(machine)
         g1=$(segments)
+        w1=$(machine_switches)
         b1=$(child_ticks)
         sleep 0.2 # the backends exit and are reaped
         q1=$(postgres_ticks)
@@ -175,8 +180,9 @@ for ((r = 0; r < ROUNDS; r++)); do
         tps=$(grep -oP 'tps = \K[0-9.]+' <<<"$out" | head -1)
         awk -v r="$r" -v n="$name" -v tps="$tps" -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v x="$total" \
             -v m=$((m1 - m0)) -v i=$((i1 - i0)) -v g=$((g1 - g0)) -v q=$((q1 - q0)) -v b=$((b1 - b0)) \
-            'BEGIN {printf "round %d %-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx  tcp segs/tx %.1f\n",
-                    r, n, tps, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x, g / x
+            -v w=$((w1 - w0)) \
+            'BEGIN {printf "round %d %-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx  tcp segs/tx %.1f  machine csw/tx %.2f\n",
+                    r, n, tps, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x, g / x, w / x
                     printf "  %s machine busy us/tx: proxy %.1f postgres %.1f pgbench %.1f rest %.1f\n",
                     n, t * 10000 / x, q * 10000 / x, b * 10000 / x, (m - t - q - b) * 10000 / x}'
         # Each thread's share, when there is more than one.
@@ -190,6 +196,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         SUM_IDLE[$name]=$((${SUM_IDLE[$name]:-0} + i1 - i0))
         SUM_PG[$name]=$((${SUM_PG[$name]:-0} + q1 - q0))
         SUM_BENCH[$name]=$((${SUM_BENCH[$name]:-0} + b1 - b0))
+        SUM_MCSW[$name]=$((${SUM_MCSW[$name]:-0} + w1 - w0))
         SUM_TPS[$name]=$(awk -v a="${SUM_TPS[$name]:-0}" -v b="$tps" 'BEGIN {print a + b}')
     done
 done
@@ -197,7 +204,7 @@ echo "== means over $ROUNDS rounds: workload '${WORKLOAD:-tpcb}', -M $MODE, $CLI
 for name in "${NAMES[@]}"; do
     awk -v n="$name" -v t="${SUM_TICKS[$name]}" -v c="${SUM_CSW[$name]}" -v s="${SUM_TPS[$name]}" \
         -v m="${SUM_BUSY[$name]}" -v i="${SUM_IDLE[$name]}" -v r="$ROUNDS" -v x=$((total * ROUNDS)) \
-        -v q="${SUM_PG[$name]}" -v b="${SUM_BENCH[$name]}" \
-        'BEGIN {printf "%-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx = proxy %.1f + postgres %.1f + pgbench %.1f + rest %.1f\n",
-                n, s / r, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x, t * 10000 / x, q * 10000 / x, b * 10000 / x, (m - t - q - b) * 10000 / x}'
+        -v q="${SUM_PG[$name]}" -v b="${SUM_BENCH[$name]}" -v w="${SUM_MCSW[$name]}" \
+        'BEGIN {printf "%-12s tps %8.0f  cpu %6.1f us/tx  csw/tx %.2f  machine busy %6.1f idle %5.1f us/tx = proxy %.1f + postgres %.1f + pgbench %.1f + rest %.1f  machine csw/tx %.2f\n",
+                n, s / r, t * 10000 / x, c / x, m * 10000 / x, i * 10000 / x, t * 10000 / x, q * 10000 / x, b * 10000 / x, (m - t - q - b) * 10000 / x, w / x}'
 done
