@@ -16,6 +16,7 @@
 #   PGSCOPE_ENV  extra environment for the pgscope process, e.g. "PGSCOPE_WORKER_THREADS=2 PGSCOPE_LOG=warn"
 #   ANALYSIS_OFF 1 = also run a fourth target, pgscope with `[analysis] enabled = false` (relay
 #                only), and print what analysis costs: pgscope against that relay-only pgscope
+#   ONLY         run one cell only, by its name in the report (e.g. "select-only simple c1")
 #   FRESH_BOUNCER 1 = also run PgBouncer with `server_lifetime = 0` (pgbouncer-fresh): each
 #                server connection serves one client and closes, as pgscope's upstream
 #                connection does, so every pgbench run starts on new backends for both
@@ -73,6 +74,26 @@ mkdir -p "$RESULTS_DIR"
 RESULTS_DIR=$(realpath "$RESULTS_DIR")
 
 CLK_TCK=$(getconf CLK_TCK)
+
+# cell: name workload-flag mode clients
+CELLS=(
+    "select-only simple c1|-S|simple|1"
+    "select-only simple c16|-S|simple|16"
+    "select-only prepared c1|-S|prepared|1"
+    "select-only prepared c16|-S|prepared|16"
+    "tpcb simple c1||simple|1"
+    "tpcb simple c16||simple|16"
+    "tpcb prepared c1||prepared|1"
+    "tpcb prepared c16||prepared|16"
+)
+if [[ -n ${ONLY:-} ]]; then
+    kept=()
+    for cell in "${CELLS[@]}"; do
+        [[ ${cell%%|*} == "$ONLY" ]] && kept+=("$cell")
+    done
+    ((${#kept[@]} > 0)) || die "ONLY='$ONLY' names no cell; cells are: $(printf '%s\n' "${CELLS[@]%%|*}" | paste -sd'|')"
+    CELLS=("${kept[@]}")
+fi
 
 # ---------------------------------------------------------------- lifecycle
 WORK=$(mktemp -d /tmp/pgscope-bench.XXXXXX)
@@ -181,17 +202,6 @@ if [[ $ANALYSIS_OFF = 1 ]]; then
 fi
 NT=${#TARGETS[@]}
 
-# cell: name workload-flag mode clients
-CELLS=(
-    "select-only simple c1|-S|simple|1"
-    "select-only simple c16|-S|simple|16"
-    "select-only prepared c1|-S|prepared|1"
-    "select-only prepared c16|-S|prepared|16"
-    "tpcb simple c1||simple|1"
-    "tpcb simple c16||simple|16"
-    "tpcb prepared c1||prepared|1"
-    "tpcb prepared c16||prepared|16"
-)
 
 RAW=$WORK/raw.tsv # round cell target tps transactions cpu_ticks
 : >"$RAW"
@@ -270,7 +280,7 @@ REPORT=$(
 
 - commit: \`$COMMIT\`${DIRTY:+ (working tree has uncommitted changes in src/)}
 - machine: $(nproc) CPUs, $CPU_MODEL, kernel $(uname -r)
-- settings: ROUNDS=$ROUNDS DURATION=${DURATION}s SCALE=$SCALE WARMUP=${WARMUP}s, pgbench -n, -j min(clients,2); $ELAPSED s of runs${PGSCOPE_ENV:+; pgscope env: \`$PGSCOPE_ENV\`}
+- settings: ROUNDS=$ROUNDS DURATION=${DURATION}s SCALE=$SCALE WARMUP=${WARMUP}s, pgbench -n, -j min(clients,2); $ELAPSED s of runs${ONLY:+; only the cell \`$ONLY\`}${PGSCOPE_ENV:+; pgscope env: \`$PGSCOPE_ENV\`}
 - $("$PG_BIN/postgres" --version | sed "s/^postgres (PostgreSQL)/PostgreSQL/"), $("$PGBOUNCER" --version | head -1) (session mode, pool 20)
 - load before: \`${UPTIME_BEFORE# }\`
 - load after:  \`${UPTIME_AFTER# }\`
