@@ -57,10 +57,11 @@ fn execute(name: &str, params: &[&str]) -> Vec<u8> {
     out
 }
 
-/// The server's reply: BindComplete, a DataRow for SELECT, CommandComplete, ReadyForQuery.
-fn reply(tag: &str, row: bool, status: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    frame(&mut out, b'2', &[]);
+/// The server's reply to one statement: `head` (BindComplete for `-M prepared`, the
+/// RowDescription of a simple-protocol SELECT), a DataRow for SELECT, CommandComplete and
+/// ReadyForQuery.
+fn reply(head: &[u8], tag: &str, row: bool, status: u8) -> Vec<u8> {
+    let mut out = head.to_vec();
     if row {
         let mut data = Vec::new();
         data.extend_from_slice(&1u16.to_be_bytes());
@@ -89,30 +90,24 @@ fn query(sql: &str, params: &[&str]) -> Vec<u8> {
     out
 }
 
-/// The server's reply to a simple Query: RowDescription and a DataRow for SELECT, then
-/// CommandComplete and ReadyForQuery.
-fn simple_reply(tag: &str, row: bool, status: u8) -> Vec<u8> {
+fn bind_complete() -> Vec<u8> {
     let mut out = Vec::new();
-    if row {
-        let mut desc = Vec::new();
-        desc.extend_from_slice(&1u16.to_be_bytes());
-        cstr(&mut desc, "abalance");
-        desc.extend_from_slice(&[0; 6]);
-        desc.extend_from_slice(&23u32.to_be_bytes());
-        desc.extend_from_slice(&4i16.to_be_bytes());
-        desc.extend_from_slice(&(-1i32).to_be_bytes());
-        desc.extend_from_slice(&0u16.to_be_bytes());
-        frame(&mut out, b'T', &desc);
-        let mut data = Vec::new();
-        data.extend_from_slice(&1u16.to_be_bytes());
-        data.extend_from_slice(&4u32.to_be_bytes());
-        data.extend_from_slice(b"1234");
-        frame(&mut out, b'D', &data);
-    }
-    let mut complete = Vec::new();
-    cstr(&mut complete, tag);
-    frame(&mut out, b'C', &complete);
-    frame(&mut out, b'Z', &[status]);
+    frame(&mut out, b'2', &[]);
+    out
+}
+
+/// The RowDescription of `SELECT abalance …`: one int4 column.
+fn row_description() -> Vec<u8> {
+    let mut desc = Vec::new();
+    desc.extend_from_slice(&1u16.to_be_bytes());
+    cstr(&mut desc, "abalance");
+    desc.extend_from_slice(&[0; 6]);
+    desc.extend_from_slice(&23u32.to_be_bytes());
+    desc.extend_from_slice(&4i16.to_be_bytes());
+    desc.extend_from_slice(&(-1i32).to_be_bytes());
+    desc.extend_from_slice(&0u16.to_be_bytes());
+    let mut out = Vec::new();
+    frame(&mut out, b'T', &desc);
     out
 }
 
@@ -197,7 +192,7 @@ fn main() {
         .enumerate()
         .map(|(i, (name, _, params, tag, row))| {
             let status = if i == statements.len() - 1 { b'I' } else { b'T' };
-            (execute(name, params), reply(tag, *row, status))
+            (execute(name, params), reply(&bind_complete(), tag, *row, status))
         })
         .collect();
     measure("TPC-B prepared", &session, &setup, &rounds);
@@ -207,7 +202,8 @@ fn main() {
         .enumerate()
         .map(|(i, (_, sql, params, tag, row))| {
             let status = if i == statements.len() - 1 { b'I' } else { b'T' };
-            (query(sql, params), simple_reply(tag, *row, status))
+            let head = if *row { row_description() } else { Vec::new() };
+            (query(sql, params), reply(&head, tag, *row, status))
         })
         .collect();
     measure("TPC-B simple  ", &session, &[], &rounds);

@@ -155,9 +155,9 @@ struct Relay {
     /// Events not yet handed over, and when the first of them was collected.
     outbox: Vec<StatementEvent>,
     outbox_since: Option<Instant>,
-    /// The clock as this turn last read it: by the first scan, or by `maybe_flush` when no
-    /// scan ran. The batch's age is judged by it, so a turn reads the clock once, not once
-    /// for its scans and again for the batch.
+    /// The clock as this turn last read it: by its latest scan, or by `maybe_flush` when no
+    /// scan ran. The batch's age and the poll timeout are judged by it, so the batch costs no
+    /// clock read of its own in a turn that scanned.
     clock: Option<Instant>,
     /// Sessions that used up their turn with bytes still to move; driven again next turn.
     busy: Vec<usize>,
