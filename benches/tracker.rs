@@ -1,7 +1,7 @@
 //! The relay thread's own work per transaction, without sockets: the frames of pgbench's
 //! TPC-B transaction (`-M prepared`: Bind/Execute/Sync per statement; `-M simple`: one Query
-//! per statement; and the server's replies) go through the frame splitter and the tracker the way `proxy::relay` feeds them,
-//! events included. Run with `cargo bench --bench tracker`.
+//! per statement; and the server's replies) go through the frame splitter and the tracker
+//! the way `proxy::relay` feeds them, events included. Run with `cargo bench --bench tracker`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -90,6 +90,7 @@ fn query(sql: &str, params: &[&str]) -> Vec<u8> {
     out
 }
 
+/// BindComplete, which heads each `-M prepared` reply.
 fn bind_complete() -> Vec<u8> {
     let mut out = Vec::new();
     frame(&mut out, b'2', &[]);
