@@ -1,4 +1,5 @@
-//! Bad input and faults: each ends one connection with a clear error and touches nothing else.
+//! Startup edge cases, bad input and faults: each fault ends one connection with a clear error
+//! and touches nothing else.
 
 use std::time::Duration;
 
@@ -15,8 +16,13 @@ impl Raw {
     }
 
     fn startup_packet(user: &str) -> Vec<u8> {
-        let mut body = 196_608u32.to_be_bytes().to_vec();
-        for s in ["user", user, "database", "postgres", ""] {
+        Raw::startup_packet_v(3, 0, &[("user", user), ("database", "postgres")])
+    }
+
+    /// A StartupMessage asking for protocol `major.minor` with these parameters.
+    fn startup_packet_v(major: u16, minor: u16, params: &[(&str, &str)]) -> Vec<u8> {
+        let mut body = ((u32::from(major) << 16) | u32::from(minor)).to_be_bytes().to_vec();
+        for s in params.iter().flat_map(|(k, v)| [*k, *v]).chain([""]) {
             body.extend_from_slice(s.as_bytes());
             body.push(0);
         }
@@ -132,6 +138,66 @@ async fn ssl_and_gss_requests_are_declined_then_startup_proceeds() {
     assert!(reply.iter().any(|(t, b)| *t == b'C' && b.starts_with(b"SELECT 1")));
 }
 
+/// Some drivers ask for TLS before a CancelRequest too; declined, the cancel still reaches the
+/// backend that runs the query.
+#[tokio::test]
+async fn cancel_request_after_an_ssl_request_cancels_the_query() {
+    let env = Env::start().await;
+    let mut sleeper = Raw::connect(&env).await;
+    sleeper.0.write_all(&Raw::startup_packet("postgres")).await.unwrap();
+    let login = sleeper.read_until(b'Z').await;
+    let key = login.iter().find(|(t, _)| *t == b'K').expect("BackendKeyData").1.clone();
+    sleeper.0.write_all(&query("SELECT pg_sleep(60) AS to_cancel")).await.unwrap();
+    let direct = env.direct().await;
+    let running = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%AS to_cancel' AND state = 'active' AND pid <> pg_backend_pid()";
+    wait_until(&direct, running, 1).await;
+
+    let mut canceller = Raw::connect(&env).await;
+    let mut ssl = 8u32.to_be_bytes().to_vec();
+    ssl.extend(80_877_103u32.to_be_bytes());
+    canceller.0.write_all(&ssl).await.unwrap();
+    let mut answer = [0u8; 1];
+    canceller.0.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"N");
+    let mut cancel = (8 + key.len() as u32).to_be_bytes().to_vec();
+    cancel.extend(80_877_102u32.to_be_bytes());
+    cancel.extend(&key);
+    canceller.0.write_all(&cancel).await.unwrap();
+    assert!(canceller.message().await.is_none(), "the cancel connection is closed, no reply");
+
+    let reply = sleeper.read_until(b'Z').await;
+    let error = reply.iter().find(|(t, _)| *t == b'E').expect("the query was cancelled");
+    let text = String::from_utf8_lossy(&error.1);
+    assert!(text.contains("C57014\0"), "{text}");
+}
+
+/// A client asking for protocol 3.2 and an unknown `_pq_` option: PostgreSQL 15 answers with
+/// NegotiateProtocolVersion (3.0, the option refused), and pgscope relays it and then tracks
+/// the session as usual.
+#[tokio::test]
+async fn protocol_3_2_is_negotiated_by_the_server_through_the_proxy() {
+    let env = Env::start().await;
+    let mut raw = Raw::connect(&env).await;
+    let params = [("user", "postgres"), ("database", "postgres"), ("_pq_.pgscope_probe", "1")];
+    raw.0.write_all(&Raw::startup_packet_v(3, 2, &params)).await.unwrap();
+    let msgs = raw.read_until(b'Z').await;
+    let (tag, body) = &msgs[0];
+    assert_eq!(*tag, b'v', "NegotiateProtocolVersion first: {msgs:?}");
+    // The newest version the server speaks: PostgreSQL sends it whole (3.0), not the minor.
+    let mut want = (3u32 << 16).to_be_bytes().to_vec();
+    want.extend(1u32.to_be_bytes()); // one option it did not recognise
+    want.extend(b"_pq_.pgscope_probe\0");
+    assert_eq!(body, &want);
+    assert!(msgs.iter().any(|(t, b)| *t == b'R' && b == &[0, 0, 0, 0]), "AuthenticationOk");
+    assert!(msgs.iter().any(|(t, _)| *t == b'K'), "BackendKeyData passed through");
+
+    raw.0.write_all(&query("SELECT 42 AS negotiated")).await.unwrap();
+    let reply = raw.read_until(b'Z').await;
+    assert!(reply.iter().any(|(t, b)| *t == b'C' && b.starts_with(b"SELECT 1")));
+    env.wait_for_calls(1).await;
+    assert_eq!(env.pattern("negotiated").calls, 1);
+}
+
 #[tokio::test]
 async fn unreachable_upstream_names_the_address() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -211,4 +277,36 @@ async fn connections_beyond_the_limit_are_refused_with_53300() {
     let _b = env.client().await;
     let err = try_connect(&env.proxy_dsn("postgres", "postgres")).await.expect_err("refused");
     assert_eq!(err.as_db_error().map(|e| e.code().code()), Some("53300"), "{err}");
+}
+
+/// On shutdown pgscope stops accepting at once, lets a running query finish, and is done as
+/// soon as its last client leaves (well inside the grace period).
+#[tokio::test]
+async fn shutdown_refuses_new_clients_and_lets_running_queries_finish() {
+    let env = Env::start_with(|c| c.shutdown_grace = Duration::from_secs(30)).await;
+    let client = env.client().await;
+    let direct = env.direct().await;
+    let Env { pg: _pg, sidecar } = env;
+    let addr = sidecar.proxy_addr;
+    let running = tokio::spawn(async move {
+        let rows = client.query("SELECT pg_sleep(1.5) AS draining", &[]).await;
+        (rows.map(|r| r.len()), client)
+    });
+    let active = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%AS draining' AND state = 'active' AND pid <> pg_backend_pid()";
+    wait_until(&direct, active, 1).await;
+
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(sidecar.shutdown());
+    let deadline = started + Duration::from_secs(5);
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still accepting after shutdown");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let (rows, client) = running.await.unwrap();
+    assert_eq!(rows.expect("the running query finished"), 1);
+    assert!(!stopping.is_finished(), "waits while a client is connected");
+    drop(client);
+    stopping.await.unwrap().expect("clean shutdown");
+    assert!(started.elapsed() < Duration::from_secs(10), "done when the last client left");
 }
