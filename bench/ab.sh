@@ -22,6 +22,10 @@
 #   WORKLOAD  pgbench script flag: empty for TPC-B (default), -S for select-only
 #   PERF      names to record with `perf record` (e.g. " new pgbouncer "); files kept in WORK
 #   STRACE    names to count system calls of with `strace -c -f` (slows them; counts only)
+#   PRIME     names to drive once with PRIME_ARGS before round 0 (e.g. " used "), to compare a
+#             proxy that has already served other workloads with a new one
+#   PRIME_ARGS pgbench arguments for PRIME, several runs separated by ";" (default
+#             "-c 16 -j 2 -T 20 -M prepared": TPC-B)
 #   PG_BIN    PostgreSQL binaries (default /usr/lib/postgresql/15/bin)
 #
 # Everything binds 127.0.0.1 on free ports and is stopped by PID on exit.
@@ -131,6 +135,18 @@ child_ticks() {
 machine_switches() { awk '$1 == "ctxt" {print $2}' /proc/stat; }
 # TCP segments sent by the whole machine (all of them loopback here: data and pure ACKs alike).
 segments() { awk '$1 == "Tcp:" && $12 ~ /^[0-9]+$/ {print $12}' /proc/net/snmp; }
+
+# Targets named in PRIME serve PRIME_ARGS' workloads first (not measured).
+for name in "${NAMES[@]}"; do
+    [[ ${PRIME:-} == *" $name "* ]] || continue
+    IFS=';' read -r -a primes <<<"${PRIME_ARGS:--c 16 -j 2 -T 20 -M prepared}"
+    for prime in "${primes[@]}"; do
+        read -r -a prime_args <<<"$prime"
+        log "priming $name: pgbench ${prime_args[*]}"
+        "$PG_BIN/pgbench" -n "${prime_args[@]}" -h 127.0.0.1 -p "${PORT[$name]}" -U postgres postgres >>"$WORK/prime-$name.log" 2>&1 ||
+            die "priming $name failed (see $WORK/prime-$name.log)"
+    done
+done
 
 n=${#NAMES[@]}
 total=$((TX * CLIENTS))
