@@ -2,7 +2,8 @@
 # Side-by-side A/B: PgBouncer and any number of proxy commands in front of one PostgreSQL, each
 # given the same fixed number of pgbench transactions, in rotated order over several rounds.
 # Prints TPS, the proxy's CPU time per transaction (user + system, all threads, from
-# /proc/PID/stat) and its context switches per transaction, per round and averaged, and where
+# /proc/PID/stat) and its context switches per transaction, per round and averaged (and, for a
+# proxy with several threads, each thread's CPU and voluntary/involuntary switches), and where
 # the whole machine's CPU went per transaction: the proxy, PostgreSQL (postmaster, its
 # children and the backends it reaped), pgbench, and the rest (/proc/stat samples at the tick,
 # so "rest" is only meaningful when the machine is busy; it can come out negative at 1 client),
@@ -102,11 +103,14 @@ for spec in "$@"; do
 done
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Run time in ns per thread name ("name ns" lines), from /proc/PID/task/*/schedstat.
+# Per thread: name, run time in ns (/proc/PID/task/*/schedstat), voluntary and involuntary
+# context switches (status).
 thread_ns() {
     local t
     for t in /proc/"$1"/task/*; do
-        printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")"
+        printf '%s %s %s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")" \
+            "$(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status")" \
+            "$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$t/status")"
     done 2>/dev/null
 }
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
@@ -202,9 +206,12 @@ for ((r = 0; r < ROUNDS; r++)); do
                     printf "  %s machine busy us/tx: proxy %.1f postgres %.1f pgbench %.1f rest %.1f\n",
                     n, t * 10000 / x, q * 10000 / x, b * 10000 / x, (m - t - q - b) * 10000 / x}'
         # Each thread's share, when there is more than one.
-        awk -v x="$total" -v n="$name" 'NR == FNR {a[$1] += $2; next} {b[$1] += $2}
+        awk -v x="$total" -v n="$name" 'NR == FNR {a[$1] += $2; av[$1] += $3; ai[$1] += $4; next}
+            {b[$1] += $2; bv[$1] += $3; bi[$1] += $4}
             END {k = 0; for (t in b) k++; if (k < 2) exit;
-                 printf "  %s threads:", n; for (t in b) printf " %s %.1f", t, (b[t] - a[t]) / 1000 / x; print " us/tx"}' \
+                 printf "  %s threads:", n; for (t in b) printf " %s %.1f", t, (b[t] - a[t]) / 1000 / x; print " us/tx"
+                 printf "  %s switches/tx (voluntary+involuntary):", n
+                 for (t in b) printf " %s %.2f+%.2f", t, (bv[t] - av[t]) / x, (bi[t] - ai[t]) / x; print ""}' \
             <(echo "$s0") <(echo "$s1")
         SUM_TICKS[$name]=$((${SUM_TICKS[$name]:-0} + t1 - t0))
         SUM_CSW[$name]=$((${SUM_CSW[$name]:-0} + c1 - c0))
