@@ -190,14 +190,16 @@ impl Relay {
     fn run(&mut self) {
         let mut ready = Events::with_capacity(256);
         loop {
-            let timeout = if self.busy.is_empty() {
-                // `maybe_flush` read the clock last turn whenever a batch is waiting.
-                let now = self.clock.take();
-                self.outbox_since.zip(now).map(|(since, now)| {
-                    BATCH_AGE.saturating_sub(now.saturating_duration_since(since))
-                })
-            } else {
+            let timeout = if !self.busy.is_empty() {
                 Some(Duration::ZERO)
+            } else if self.outbox.is_empty() {
+                None
+            } else {
+                // `maybe_flush` read the clock this turn. Events collected after it
+                // (`take_commands` drives the sessions it opens) start their batch's age now.
+                let now = self.clock.unwrap_or_else(Instant::now);
+                let since = *self.outbox_since.get_or_insert(now);
+                Some(BATCH_AGE.saturating_sub(now.saturating_duration_since(since)))
             };
             self.clock = None;
             let busy = std::mem::take(&mut self.busy);
